@@ -1,0 +1,561 @@
+//! One checked configuration from the command line, the options file and
+//! the environment.
+//!
+//! Precedence, highest first: flags given by hand (`--feed`, `--socket`,
+//! `--log-file`, `--options`), the options file (ossec.conf's `<options>`),
+//! integratord's positional arguments, the environment (`MISP_API_KEY`),
+//! built-in defaults. Nothing downstream reads argv or the environment.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{Map, Value};
+
+use crate::cli::Cli;
+use crate::exit::{fail, OrFail, Outcome};
+use crate::extract::{Extraction, Reader, Source};
+use crate::ioc::{Acceptance, IocType};
+use crate::misp::{Connection, SearchFilters};
+use crate::secret::Secret;
+use crate::wazuh::DEFAULT_SOCKET;
+
+/// The default log file, the one Wazuh's own integrations write.
+pub const DEFAULT_LOG_FILE: &str = "/var/ossec/logs/integrations.log";
+
+/// The default time budget of a run (integratord's default `<timeout>`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default number of further attempts (integratord's `<retries>`).
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// The environment variable holding the API key, when the options do not.
+pub const KEY_VARIABLE: &str = "MISP_API_KEY";
+
+/// Every key the options file may hold.
+pub const OPTION_KEYS: &[&str] = &[
+    "misp_url",
+    "api_key",
+    "api_key_file",
+    "verify_tls",
+    "ca_file",
+    "timeout",
+    "retries",
+    "socket",
+    "log_file",
+    "feed",
+    "to_ids",
+    "enforce_warninglist",
+    "published_only",
+    "tags",
+    "max_matches",
+    "max_iocs",
+    "keep_private_ips",
+    "fields",
+    "report_no_match",
+    "debug",
+];
+
+/// Where log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Appended to a file.
+    File(PathBuf),
+    /// Standard error.
+    Stderr,
+}
+
+/// How to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Where.
+    pub target: LogTarget,
+    /// Requests and replies too.
+    pub debug: bool,
+}
+
+/// Where the intel comes from.
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    /// A MISP server.
+    Misp(Connection),
+    /// A MISP-format feed folder.
+    Feed(PathBuf),
+}
+
+/// Where datagrams go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Wazuh's queue socket at this path.
+    Socket(PathBuf),
+    /// Standard output, one datagram per line.
+    Stdout,
+}
+
+/// The checked configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The alert file.
+    pub alert: PathBuf,
+    /// The intel source.
+    pub source: SourceSettings,
+    /// The time budget of the whole run.
+    pub budget: Duration,
+    /// Where datagrams go.
+    pub output: Output,
+    /// Search filters.
+    pub filters: SearchFilters,
+    /// Extraction settings.
+    pub extraction: Extraction,
+    /// Send a datagram for alerts whose IoCs matched nothing.
+    pub report_no_match: bool,
+    /// Warnings to log once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// The parsed options file, empty when there is none.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    path: Option<PathBuf>,
+    map: Map<String, Value>,
+}
+
+impl Options {
+    /// Reads the options file named by `--options` or argv[5], if any.
+    /// Fails on an unreadable file or malformed JSON.
+    pub fn read(cli: &Cli) -> Result<Options> {
+        let positional = cli.options_file.as_deref().filter(|p| !p.is_empty()).map(PathBuf::from);
+        let Some(path) = cli.options.clone().or(positional) else {
+            return Ok(Options::default());
+        };
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("options file {}", path.display()))
+            .or_fail(Outcome::BadConfig)?;
+        let map = parse_options(&text)
+            .with_context(|| format!("options file {}", path.display()))
+            .or_fail(Outcome::BadConfig)?;
+        Ok(Options { path: Some(path), map })
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(self.invalid(key, "must be a string")),
+        }
+    }
+
+    fn path(&self, key: &str) -> Result<Option<PathBuf>> {
+        Ok(self.string(key)?.filter(|s| !s.is_empty()).map(PathBuf::from))
+    }
+
+    fn flag(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.invalid(key, "must be true or false")),
+        }
+    }
+
+    fn count(&self, key: &str, max: u64) -> Result<Option<u64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= max) => Ok(n.as_u64()),
+            Some(_) => Err(self.invalid(key, &format!("must be a whole number from 0 to {max}"))),
+        }
+    }
+
+    fn seconds(&self, key: &str) -> Result<Option<Duration>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => {
+                n.as_f64().and_then(checked_seconds).map(Some).ok_or_else(|| {
+                    self.invalid(key, "must be a number of seconds above 0 and at most 3600")
+                })
+            }
+            Some(_) => Err(self.invalid(key, "must be a number of seconds")),
+        }
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<String>> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| self.invalid(key, "must be a list of strings")),
+            Some(_) => Err(self.invalid(key, "must be a list of strings")),
+        }
+    }
+
+    fn invalid(&self, key: &str, why: &str) -> anyhow::Error {
+        let file = self.path.as_deref().map_or("-".into(), |p| p.display().to_string());
+        fail(Outcome::BadConfig, anyhow!("options file {file}: `{key}` {why}"))
+    }
+
+    fn unknown_keys(&self) -> Vec<String> {
+        self.map.keys().filter(|k| !OPTION_KEYS.contains(&k.as_str())).cloned().collect()
+    }
+}
+
+/// Parses the text of an options file: a JSON object, or nothing at all.
+pub fn parse_options(text: &str) -> Result<Map<String, Value>> {
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(text).context("invalid JSON")? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("not a JSON object"),
+    }
+}
+
+fn checked_seconds(seconds: f64) -> Option<Duration> {
+    (seconds > 0.0 && seconds <= 3600.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Where to log, decided before anything else so that every later failure
+/// can be logged: `--log-file`, then the options' `log_file`, then the
+/// default. `-` means standard error.
+pub fn log_settings(cli: &Cli, options: Option<&Options>) -> LogSettings {
+    let from_options = options.and_then(|o| o.path("log_file").ok().flatten());
+    let path = cli.log_file.clone().or(from_options).unwrap_or_else(|| DEFAULT_LOG_FILE.into());
+    let target = if path == Path::new("-") { LogTarget::Stderr } else { LogTarget::File(path) };
+    let debug_option = options.and_then(|o| o.flag("debug").ok().flatten()).unwrap_or(false);
+    let debug = cli.debug || cli.debug_word.as_deref() == Some("debug") || debug_option;
+    LogSettings { target, debug }
+}
+
+impl Config {
+    /// Builds the configuration from the command line and its options file.
+    pub fn build(cli: &Cli, options: &Options) -> Result<Config> {
+        let mut warnings: Vec<String> = options
+            .unknown_keys()
+            .iter()
+            .map(|k| format!("options: unknown key `{k}` ignored"))
+            .collect();
+        let alert = alert_path(cli)?;
+        let source = source(cli, options, &mut warnings)?;
+        let output = if cli.stdout {
+            Output::Stdout
+        } else {
+            Output::Socket(
+                cli.socket
+                    .clone()
+                    .or(options.path("socket")?)
+                    .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+            )
+        };
+        Ok(Config {
+            alert,
+            source,
+            budget: budget(cli, options)?,
+            output,
+            filters: filters(options)?,
+            extraction: extraction(options)?,
+            report_no_match: options.flag("report_no_match")?.unwrap_or(false),
+            warnings,
+        })
+    }
+}
+
+fn alert_path(cli: &Cli) -> Result<PathBuf> {
+    match cli.alert.as_deref() {
+        None => Err(fail(
+            Outcome::BadArguments,
+            anyhow!("no alert file given (see custom-misp --help)"),
+        )),
+        Some("") => Err(fail(
+            Outcome::BadAlert,
+            anyhow!("alert file: empty path (integratord could not write the alert?)"),
+        )),
+        Some(path) => Ok(PathBuf::from(path)),
+    }
+}
+
+fn budget(cli: &Cli, options: &Options) -> Result<Duration> {
+    if let Some(budget) = options.seconds("timeout")? {
+        return Ok(budget);
+    }
+    match cli.timeout.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(text) => text.parse::<f64>().ok().and_then(checked_seconds).ok_or_else(|| {
+            fail(
+                Outcome::BadArguments,
+                anyhow!("timeout argument {text:?}: not a number of seconds from 0 to 3600"),
+            )
+        }),
+    }
+}
+
+fn retries(cli: &Cli, options: &Options) -> Result<u32> {
+    if let Some(n) = options.count("retries", 10)? {
+        return Ok(n as u32);
+    }
+    match cli.retries.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(DEFAULT_RETRIES),
+        Some(text) => text.parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+            fail(
+                Outcome::BadArguments,
+                anyhow!("retries argument {text:?}: not a whole number from 0 to 10"),
+            )
+        }),
+    }
+}
+
+fn source(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<SourceSettings> {
+    if let Some(feed) = cli.feed.clone().or(options.path("feed")?) {
+        return Ok(SourceSettings::Feed(feed));
+    }
+    let url = misp_url(cli, options)?;
+    let key = api_key(cli, options, warnings)?;
+    let verify_tls = options.flag("verify_tls")?.unwrap_or(true);
+    if !verify_tls {
+        warnings.push("verify_tls is false: the MISP server's certificate is not checked".into());
+    }
+    let ca_pem = match options.path("ca_file")? {
+        None => None,
+        Some(path) => Some(read_ca(&path)?),
+    };
+    let retries = retries(cli, options)?;
+    Ok(SourceSettings::Misp(Connection { url, key, verify_tls, ca_pem, retries }))
+}
+
+fn misp_url(cli: &Cli, options: &Options) -> Result<String> {
+    let positional = cli.hook_url.clone().filter(|u| !u.trim().is_empty());
+    let Some(raw) = options.string("misp_url")?.filter(|u| !u.is_empty()).or(positional) else {
+        let why = "no MISP URL: set misp_url in <options> (or <hook_url>), or use --feed";
+        return Err(fail(Outcome::BadConfig, anyhow!(why)));
+    };
+    let raw = raw.trim();
+    let parsed = reqwest::Url::parse(raw)
+        .map_err(|e| fail(Outcome::BadConfig, anyhow!("MISP URL {raw:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(fail(
+            Outcome::BadConfig,
+            anyhow!("MISP URL {raw:?}: not an http or https URL"),
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(fail(
+            Outcome::BadConfig,
+            anyhow!("MISP URL: credentials in the URL are not allowed; use api_key"),
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+fn api_key(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<Secret> {
+    let on_argv = cli.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    if on_argv.is_some() {
+        warnings.push("the API key came on the command line, where `ps` shows it: put it in <options> as api_key".into());
+    }
+    let from_file = match options.path("api_key_file")? {
+        None => None,
+        Some(path) => Some(
+            fs::read_to_string(&path)
+                .with_context(|| format!("API key file {}", path.display()))
+                .or_fail(Outcome::BadConfig)?,
+        ),
+    };
+    let from_env = std::env::var(KEY_VARIABLE).ok();
+    let key = options
+        .string("api_key")?
+        .or(from_file)
+        .or(from_env)
+        .or(on_argv.map(str::to_string))
+        .map(|k| Secret::new(&k))
+        .filter(|k| !k.is_empty());
+    let Some(key) = key else {
+        let why = "no MISP API key: set api_key in <options> (or api_key_file, or MISP_API_KEY)";
+        return Err(fail(Outcome::BadConfig, anyhow!(why)));
+    };
+    if !key.looks_like_misp_key() {
+        warnings.push("the API key is not 40 letters and digits, as MISP keys are".into());
+    }
+    Ok(key)
+}
+
+fn read_ca(path: &Path) -> Result<Vec<u8>> {
+    let pem = fs::read(path)
+        .with_context(|| format!("CA file {}", path.display()))
+        .or_fail(Outcome::BadConfig)?;
+    if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |certs| certs.is_empty()) {
+        return Err(fail(
+            Outcome::BadConfig,
+            anyhow!("CA file {}: no PEM certificate in it", path.display()),
+        ));
+    }
+    Ok(pem)
+}
+
+fn filters(options: &Options) -> Result<SearchFilters> {
+    let defaults = SearchFilters::default();
+    let to_ids = match options.flag("to_ids")? {
+        Some(false) => None,
+        _ => Some(true),
+    };
+    Ok(SearchFilters {
+        to_ids,
+        enforce_warninglist: options
+            .flag("enforce_warninglist")?
+            .unwrap_or(defaults.enforce_warninglist),
+        published_only: options.flag("published_only")?.unwrap_or(defaults.published_only),
+        tags: options.strings("tags")?,
+        limit: options.count("max_matches", 10_000)?.map_or(defaults.limit, |n| n.max(1) as usize),
+    })
+}
+
+/// The default most IoCs kept from one alert.
+pub const DEFAULT_MAX_IOCS: usize = 32;
+
+fn extraction(options: &Options) -> Result<Extraction> {
+    let acceptance =
+        Acceptance { keep_private: options.flag("keep_private_ips")?.unwrap_or(false) };
+    let max_iocs = options.count("max_iocs", 1000)?.map_or(DEFAULT_MAX_IOCS, |n| n as usize);
+    Ok(Extraction { extra: extra_fields(options)?, acceptance, max_iocs })
+}
+
+/// The `fields` option: `{"ip": [paths], "domain": [...], "url": [...],
+/// "hash": [...], "md5": [...], ...}`.
+fn extra_fields(options: &Options) -> Result<Vec<Source>> {
+    let Some(value) = options.get("fields") else { return Ok(Vec::new()) };
+    let Value::Object(map) = value else {
+        return Err(
+            options.invalid("fields", "must be an object of IoC type to list of alert fields")
+        );
+    };
+    let mut sources = Vec::new();
+    for (kind, paths) in map {
+        let reader = match kind.as_str() {
+            "hash" => Reader::AnyHash,
+            "url" => Reader::Url(None),
+            "host" => Reader::Host,
+            other => match IocType::ALL.iter().find(|t| t.name() == other) {
+                Some(t) => Reader::Value(*t),
+                None => {
+                    return Err(options.invalid("fields", &format!("has unknown IoC type `{kind}`")))
+                }
+            },
+        };
+        let paths =
+            paths.as_array().and_then(|p| p.iter().map(Value::as_str).collect::<Option<Vec<_>>>());
+        let Some(paths) = paths else {
+            return Err(
+                options.invalid("fields", &format!("`{kind}` must be a list of alert fields"))
+            );
+        };
+        sources.extend(paths.into_iter().map(|p| Source { path: p.to_string(), reader }));
+    }
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from_os(args.iter().map(OsString::from)).unwrap()
+    }
+
+    fn options(json: &str) -> Options {
+        Options { path: Some("o.json".into()), map: parse_options(json).unwrap() }
+    }
+
+    const KEY: &str = "abcdefghijABCDEFGHIJ0123456789abcdefghij";
+
+    #[test]
+    fn options_override_the_positional_url_timeout_and_key() {
+        let args =
+            cli(&["integrations", "a.alert", "argvkey", "http://argv.example", "", "o", "10", "3"]);
+        let opts = options(&format!(
+            r#"{{"misp_url":"https://misp.example/","api_key":"{KEY}","timeout":2.5}}"#
+        ));
+        let config = Config::build(&args, &opts).unwrap();
+        let SourceSettings::Misp(conn) = &config.source else { panic!("not MISP") };
+        assert_eq!(conn.url, "https://misp.example");
+        assert_eq!(conn.key.expose(), KEY);
+        assert_eq!(config.budget, Duration::from_millis(2500));
+        assert_eq!(
+            config.warnings,
+            vec!["the API key came on the command line, where `ps` shows it: put it in <options> as api_key"]
+        );
+    }
+
+    #[test]
+    fn positional_values_are_used_when_the_options_are_silent() {
+        let args =
+            cli(&["integrations", "a.alert", KEY, "http://127.0.0.1:8080", "", "", "4", "1"]);
+        let config = Config::build(&args, &Options::default()).unwrap();
+        assert_eq!(config.budget, Duration::from_secs(4));
+        let SourceSettings::Misp(conn) = &config.source else { panic!("not MISP") };
+        assert_eq!(conn.retries, 1);
+        assert!(conn.verify_tls);
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_bad_values_fail_with_the_key_named() {
+        let args = cli(&["integrations", "a.alert", "", "", "", "", "", ""]);
+        let opts = options(r#"{"feed":"f","colour":"blue"}"#);
+        let config = Config::build(&args, &opts).unwrap();
+        assert_eq!(config.warnings, vec!["options: unknown key `colour` ignored"]);
+        let bad = options(r#"{"feed":"f","timeout":"soon"}"#);
+        let err = Config::build(&args, &bad).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "options file o.json: `timeout` must be a number of seconds"
+        );
+        assert_eq!(crate::exit::outcome_of(&err), Outcome::BadConfig);
+    }
+
+    #[test]
+    fn malformed_options_json_is_an_error() {
+        assert_eq!(
+            format!("{:#}", parse_options("{\"a\":").unwrap_err()).split(':').next(),
+            Some("invalid JSON")
+        );
+        assert_eq!(format!("{:#}", parse_options("[1]").unwrap_err()), "not a JSON object");
+        assert!(parse_options("  ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_url_or_key_is_a_configuration_error() {
+        let args = cli(&["integrations", "a.alert"]);
+        let err = Config::build(&args, &Options::default()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "no MISP URL: set misp_url in <options> (or <hook_url>), or use --feed"
+        );
+        let with_url = options(r#"{"misp_url":"https://misp.example"}"#);
+        std::env::remove_var(KEY_VARIABLE);
+        let err = Config::build(&args, &with_url).unwrap_err();
+        assert!(format!("{err:#}").starts_with("no MISP API key"));
+    }
+
+    #[test]
+    fn extra_fields_name_known_ioc_types() {
+        let opts = options(r#"{"feed":"f","fields":{"ip":["data.peer"],"hash":["data.digest"]}}"#);
+        let config = Config::build(&cli(&["x", "a.alert"]), &opts).unwrap();
+        assert_eq!(config.extraction.extra.len(), 2);
+        let bad = options(r#"{"feed":"f","fields":{"colour":["data.x"]}}"#);
+        let err = Config::build(&cli(&["x", "a.alert"]), &bad).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "options file o.json: `fields` has unknown IoC type `colour`"
+        );
+    }
+
+    #[test]
+    fn a_bad_timeout_argument_is_a_bad_argument() {
+        let args = cli(&["integrations", "a.alert", "", "", "", "", "soon"]);
+        let err = Config::build(&args, &options(r#"{"feed":"f"}"#)).unwrap_err();
+        assert_eq!(crate::exit::outcome_of(&err), Outcome::BadArguments);
+    }
+}
