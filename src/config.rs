@@ -33,29 +33,45 @@ pub const DEFAULT_RETRIES: u32 = 3;
 /// The environment variable holding the API key, when the options do not.
 pub const KEY_VARIABLE: &str = "MISP_API_KEY";
 
-/// Every key the options file may hold.
-pub const OPTION_KEYS: &[&str] = &[
-    "misp_url",
-    "api_key",
-    "api_key_file",
-    "verify_tls",
-    "ca_file",
-    "timeout",
-    "retries",
-    "socket",
-    "log_file",
-    "feed",
-    "to_ids",
-    "enforce_warninglist",
-    "published_only",
-    "tags",
-    "max_matches",
-    "max_iocs",
-    "keep_private_ips",
-    "fields",
-    "report_no_match",
-    "debug",
+/// The shape a value in the options file must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Text,
+    Flag,
+    Seconds,
+    Count,
+    TextList,
+    Fields,
+}
+
+/// Every key the options file may hold, with the shape of its value.
+const OPTION_SHAPES: &[(&str, Shape)] = &[
+    ("misp_url", Shape::Text),
+    ("api_key", Shape::Text),
+    ("api_key_file", Shape::Text),
+    ("verify_tls", Shape::Flag),
+    ("ca_file", Shape::Text),
+    ("timeout", Shape::Seconds),
+    ("retries", Shape::Count),
+    ("socket", Shape::Text),
+    ("log_file", Shape::Text),
+    ("feed", Shape::Text),
+    ("to_ids", Shape::Flag),
+    ("enforce_warninglist", Shape::Flag),
+    ("published_only", Shape::Flag),
+    ("tags", Shape::TextList),
+    ("max_matches", Shape::Count),
+    ("max_iocs", Shape::Count),
+    ("keep_private_ips", Shape::Flag),
+    ("fields", Shape::Fields),
+    ("report_no_match", Shape::Flag),
+    ("debug", Shape::Flag),
 ];
+
+/// Every key the options file may hold.
+pub fn option_keys() -> impl Iterator<Item = &'static str> {
+    OPTION_SHAPES.iter().map(|(key, _)| *key)
+}
 
 /// Where log lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +217,28 @@ impl Options {
     }
 
     fn unknown_keys(&self) -> Vec<String> {
-        self.map.keys().filter(|k| !OPTION_KEYS.contains(&k.as_str())).cloned().collect()
+        self.map
+            .keys()
+            .filter(|k| !option_keys().any(|known| known == k.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Checks the shape of every known key, whether or not this run uses
+    /// it, so that a mistake shows on the first run, not the first run
+    /// that needs the key.
+    fn check_shapes(&self) -> Result<()> {
+        for (key, shape) in OPTION_SHAPES {
+            match shape {
+                Shape::Text => self.string(key).map(drop)?,
+                Shape::Flag => self.flag(key).map(drop)?,
+                Shape::Seconds => self.seconds(key).map(drop)?,
+                Shape::Count => self.count(key, u32::MAX.into()).map(drop)?,
+                Shape::TextList => self.strings(key).map(drop)?,
+                Shape::Fields => extra_fields(self).map(drop)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -235,6 +272,7 @@ pub fn log_settings(cli: &Cli, options: Option<&Options>) -> LogSettings {
 impl Config {
     /// Builds the configuration from the command line and its options file.
     pub fn build(cli: &Cli, options: &Options) -> Result<Config> {
+        options.check_shapes()?;
         let mut warnings: Vec<String> = options
             .unknown_keys()
             .iter()

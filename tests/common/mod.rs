@@ -1,0 +1,201 @@
+//! The harness of the end-to-end tests: the binary run exactly as
+//! wazuh-integratord runs it (argv[0] `integrations`, the alert and options
+//! in temporary files, empty strings for unset values, the redirect string
+//! at the end), a real Unix datagram socket standing in for analysisd's
+//! queue, and the log file read back.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_custom-misp");
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test fixture alert by file name.
+pub fn fixture(name: &str) -> String {
+    let path = repo().join("tests/fixtures/alerts").join(name);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A bundled sample alert by file name.
+pub fn sample(name: &str) -> String {
+    let path = repo().join("integration/sample-alerts").join(name);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The bundled offline feed.
+pub fn feed() -> PathBuf {
+    repo().join("integration/feed")
+}
+
+/// One manager: a temporary directory with the queue socket, the log file
+/// and the files integratord writes.
+pub struct Manager {
+    pub dir: TempDir,
+    pub queue: UnixDatagram,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+/// What one run of the binary left behind.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The datagrams analysisd's queue received.
+    pub datagrams: Vec<String>,
+    /// The log lines written by this run.
+    pub log: Vec<String>,
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The JSON message of datagram `i`, after the `1:<location>:` header.
+    pub fn message(&self, i: usize) -> Value {
+        message_of(&self.datagrams[i])
+    }
+
+    /// The log lines with their timestamp and elapsed time removed, for
+    /// exact comparison.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.iter().map(|l| stable_log_line(l)).collect()
+    }
+}
+
+/// The JSON after a datagram's `1:<location>:` header.
+pub fn message_of(datagram: &str) -> Value {
+    let start = datagram.find(":{").expect("datagram has a JSON message");
+    serde_json::from_str(&datagram[start + 1..]).expect("datagram message is JSON")
+}
+
+/// The header of a datagram: everything before the JSON message.
+pub fn header_of(datagram: &str) -> &str {
+    let start = datagram.find(":{").expect("datagram has a JSON message");
+    &datagram[..=start]
+}
+
+/// A log line without its leading timestamp and with `elapsed_ms=N`
+/// written as `elapsed_ms=_`.
+pub fn stable_log_line(line: &str) -> String {
+    let rest = line.split_once(' ').map_or(line, |(_, rest)| rest);
+    match rest.find("elapsed_ms=") {
+        Some(at) => {
+            let tail = &rest[at + "elapsed_ms=".len()..];
+            let after = tail.find(' ').map_or("", |i| &tail[i..]);
+            format!("{}elapsed_ms=_{after}", &rest[..at])
+        }
+        None => rest.to_string(),
+    }
+}
+
+impl Manager {
+    /// A manager with a listening queue socket.
+    pub fn new() -> Manager {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("queue");
+        let queue = UnixDatagram::bind(&socket).unwrap();
+        queue.set_nonblocking(true).unwrap();
+        let log = dir.path().join("integrations.log");
+        Manager { dir, queue, socket, log }
+    }
+
+    /// Writes `text` to a new file in the manager's directory, named the
+    /// way integratord names its files.
+    pub fn write(&self, suffix: &str, text: &str) -> PathBuf {
+        let n = fs::read_dir(self.dir.path()).unwrap().count();
+        let path = self.dir.path().join(format!("custom-misp-1791968538-{n}{suffix}"));
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `options` with this manager's socket and log file, unless they name
+    /// their own.
+    pub fn options(&self, mut options: Value) -> Value {
+        let object = options.as_object_mut().expect("options are an object");
+        object.entry("socket").or_insert_with(|| Value::String(self.socket.display().to_string()));
+        object.entry("log_file").or_insert_with(|| Value::String(self.log.display().to_string()));
+        options
+    }
+
+    /// Runs the binary as integratord does, on `alert` with `options`
+    /// (the socket and log file of this manager are added), budget
+    /// `timeout` seconds and `retries`.
+    pub fn integratord(&self, alert: &str, options: Value, timeout: &str, retries: &str) -> Run {
+        let alert = self.write(".alert", alert);
+        let options = self.write(".options", &self.options(options).to_string());
+        let args = [
+            alert.to_str().unwrap(),
+            "",
+            "",
+            "",
+            options.to_str().unwrap(),
+            timeout,
+            retries,
+            "> /dev/null 2>&1",
+        ];
+        self.run(&args)
+    }
+
+    /// Runs the binary with `args` (argv[1] onwards) and argv[0]
+    /// `integrations`; collects what it left.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// Like [`Manager::run`], with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let log_before = fs::read_to_string(&self.log).unwrap_or_default().len();
+        let mut command = Command::new(BINARY);
+        command.arg0("integrations").args(args).env_remove("MISP_API_KEY");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let started = Instant::now();
+        let output = command.output().unwrap();
+        let elapsed = started.elapsed();
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            datagrams: self.received(),
+            log: log[log_before..].lines().map(str::to_string).collect(),
+            elapsed,
+        }
+    }
+
+    /// Every datagram waiting on the queue socket.
+    pub fn received(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        while let Ok(n) = self.queue.recv(&mut buf) {
+            out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+        }
+        out
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
