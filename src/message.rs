@@ -13,6 +13,20 @@ use crate::ioc::Ioc;
 use crate::misp::reply::{Attribute, Event};
 use crate::misp::MispError;
 
+/// The longest free text (event info, comments, rule descriptions) copied
+/// into a message. analysisd prints a rule description unexpanded when
+/// the substituted text passes 1024 bytes, so free text stays well short.
+pub const MAX_TEXT: usize = 256;
+
+/// `text` cut to [`MAX_TEXT`] characters, marked with `...` when cut.
+fn short(text: &str) -> String {
+    if text.chars().count() <= MAX_TEXT {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(MAX_TEXT).collect();
+    format!("{cut}...")
+}
+
 /// The source alert as every message repeats it.
 #[derive(Debug, Clone)]
 pub struct AlertSummary {
@@ -49,7 +63,7 @@ impl AlertSummary {
             "timestamp": self.timestamp,
             "rule_id": self.rule_id,
             "rule_level": self.rule_level,
-            "rule_description": self.rule_description,
+            "rule_description": short(&self.rule_description),
             "agent_id": self.agent.id,
             "agent_name": self.agent.name,
         });
@@ -128,6 +142,7 @@ fn attribute_json(a: &Attribute) -> Value {
     ];
     for (key, value) in text {
         if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            let value = if key == "comment" { short(value) } else { value.to_string() };
             section.insert(key.to_string(), json!(value));
         }
     }
@@ -145,7 +160,7 @@ fn event_json(e: &Event, a: &Attribute) -> Value {
     let text = [("id", id), ("uuid", e.uuid.as_ref()), ("info", e.info.as_ref()), ("org", org)];
     for (key, value) in text {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            section.insert(key.to_string(), json!(value));
+            section.insert(key.to_string(), json!(short(value)));
         }
     }
     if let Some(level) = level {
@@ -289,6 +304,14 @@ mod tests {
         assert_eq!(summary.attack_patterns, vec!["Brute Force - T1110"]);
         assert_eq!(summary.galaxies, vec!["misp-galaxy:malpedia=\"Mirai\""]);
         assert_eq!(summary.tags, vec!["osint:source-type=\"blog-post\""]);
+    }
+
+    #[test]
+    fn long_free_text_is_cut_to_the_limit() {
+        let a = Attribute { comment: Some("c".repeat(1000)), ..Attribute::default() };
+        let comment = attribute_json(&a)["comment"].as_str().unwrap().to_string();
+        assert_eq!(comment, format!("{}...", "c".repeat(MAX_TEXT)));
+        assert_eq!(short("brief"), "brief");
     }
 
     #[test]
