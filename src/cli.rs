@@ -25,7 +25,8 @@ By hand, against a MISP server named in an options file:
 
 Exit codes: 0 done, 1 internal error, 2 bad arguments, 3 alert unreadable or invalid,
 4 configuration invalid, 5 MISP failed (an error datagram was sent), 6 Wazuh socket
-missing, 7 Wazuh socket refused, 8 datagram too long.";
+missing, 7 Wazuh socket refused, 8 datagram too long, 9 recording in MISP failed
+(the lookup answer was sent).";
 
 /// The raw command line. [`crate::config::Config`] turns it into checked
 /// settings; nothing else reads it.

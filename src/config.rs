@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::cli::Cli;
 use crate::exit::{fail, OrFail, Outcome};
 use crate::extract::{Extraction, Reader, Source};
+use crate::incident::RecordSettings;
 use crate::ioc::{Acceptance, IocType};
 use crate::misp::{Connection, SearchFilters};
 use crate::secret::Secret;
@@ -66,6 +67,13 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("fields", Shape::Fields),
     ("report_no_match", Shape::Flag),
     ("debug", Shape::Flag),
+    ("record", Shape::Flag),
+    ("record_min_level", Shape::Count),
+    ("record_groups", Shape::TextList),
+    ("incident_window_hours", Shape::Count),
+    ("distribution", Shape::Count),
+    ("tlp", Shape::Text),
+    ("sightings", Shape::Flag),
 ];
 
 /// Every key the options file may hold.
@@ -126,6 +134,8 @@ pub struct Config {
     pub extraction: Extraction,
     /// Send a datagram for alerts whose IoCs matched nothing.
     pub report_no_match: bool,
+    /// Recording of alerts in MISP incident events, and sightings.
+    pub record: RecordSettings,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -298,6 +308,7 @@ impl Config {
             filters: filters(options)?,
             extraction: extraction(options)?,
             report_no_match: options.flag("report_no_match")?.unwrap_or(false),
+            record: record_settings(options)?,
             warnings,
         })
     }
@@ -447,6 +458,27 @@ fn filters(options: &Options) -> Result<SearchFilters> {
         published_only: options.flag("published_only")?.unwrap_or(defaults.published_only),
         tags: options.strings("tags")?,
         limit: options.count("max_matches", 10_000)?.map_or(defaults.limit, |n| n.max(1) as usize),
+    })
+}
+
+fn record_settings(options: &Options) -> Result<RecordSettings> {
+    let defaults = RecordSettings::default();
+    let tlp = options.string("tlp")?.filter(|t| !t.is_empty()).unwrap_or(defaults.tlp);
+    if !tlp.to_ascii_lowercase().starts_with("tlp:") {
+        return Err(options.invalid("tlp", "must be a TLP tag such as tlp:amber"));
+    }
+    let window = options.count("incident_window_hours", 24 * 31)?.unwrap_or(24);
+    if window == 0 {
+        return Err(options.invalid("incident_window_hours", "must be at least 1"));
+    }
+    Ok(RecordSettings {
+        enabled: options.flag("record")?.unwrap_or(defaults.enabled),
+        min_level: options.count("record_min_level", 16)?.unwrap_or(defaults.min_level),
+        groups: options.strings("record_groups")?,
+        window_hours: window as u32,
+        distribution: options.count("distribution", 4)?.map_or(defaults.distribution, |d| d as u8),
+        tlp,
+        sightings: options.flag("sightings")?.unwrap_or(defaults.sightings),
     })
 }
 

@@ -7,9 +7,10 @@
 use std::fmt;
 
 /// How a run ended. The discriminant is the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Outcome {
     /// The alert was handled (matched, not matched, skipped or without IoCs).
+    #[default]
     Done = 0,
     /// An unexpected internal failure.
     Internal = 1,
@@ -27,6 +28,9 @@ pub enum Outcome {
     SocketRefused = 7,
     /// A datagram was too long for the socket.
     DatagramTooLong = 8,
+    /// The lookup was answered, but recording the alert in MISP (or a
+    /// sighting) failed; an error datagram says why.
+    RecordFailed = 9,
 }
 
 impl Outcome {

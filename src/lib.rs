@@ -16,13 +16,17 @@ pub mod config;
 pub mod exit;
 pub mod extract;
 pub mod feed;
+pub mod incident;
 pub mod intel;
 pub mod ioc;
 pub mod logging;
 pub mod message;
 pub mod misp;
+pub mod record;
 pub mod run;
 pub mod secret;
+pub mod timeline;
+pub mod timestamp;
 pub mod wazuh;
 
 use std::ffi::OsString;

@@ -91,9 +91,10 @@ pub fn match_message(finding: &Finding, alert: &AlertSummary) -> Value {
     envelope(misp)
 }
 
-/// The message for a lookup that failed.
-pub fn error_message(err: &MispError, alert: &AlertSummary) -> Value {
-    let mut error = json!({"kind": err.kind.name(), "message": err.message});
+/// The message for a failed step: `lookup` (the alert's IoCs went
+/// unchecked), `sighting` or `record` (the lookup's answer went out).
+pub fn error_message(err: &MispError, stage: &str, alert: &AlertSummary) -> Value {
+    let mut error = json!({"kind": err.kind.name(), "stage": stage, "message": err.message});
     if let Some(status) = err.status {
         error["http_status"] = json!(status);
     }

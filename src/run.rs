@@ -14,10 +14,13 @@ use crate::config::{self, Config, LogTarget, Options, Output, SourceSettings};
 use crate::exit::{fail, outcome_of, OrFail, Outcome};
 use crate::extract::{self, Found};
 use crate::feed::Feed;
-use crate::intel::{self, IntelSource};
+use crate::incident;
+use crate::intel::{self, Finding, IntelSource};
 use crate::logging;
 use crate::message::{self, AlertSummary};
-use crate::misp::MispClient;
+use crate::misp::reply::Attribute;
+use crate::misp::{ErrorKind, MispClient, MispError};
+use crate::record;
 use crate::wazuh::{self, QueueSocket, SocketError};
 
 /// Runs the integration for `cli` and returns the exit code. Every
@@ -36,7 +39,12 @@ pub fn main(cli: Cli) -> u8 {
     });
     let to_stderr = log.target != LogTarget::Stderr;
     match result {
-        Ok(outcome) => outcome.code(),
+        Ok(report) => {
+            if let (Some(failure), true) = (&report.failure, to_stderr) {
+                eprintln!("custom-misp: {failure}");
+            }
+            report.outcome.code()
+        }
         Err(err) => {
             error!("{err:#}");
             if to_stderr {
@@ -47,66 +55,204 @@ pub fn main(cli: Cli) -> u8 {
     }
 }
 
+/// What one alert's run did, for the log line and for replays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// IoCs looked up.
+    pub iocs: usize,
+    /// MISP requests made.
+    pub requests: usize,
+    /// IoCs that matched intel.
+    pub matches: usize,
+    /// Datagrams delivered.
+    pub datagrams: usize,
+    /// What recording did: `off`, `skipped`, `created`, `added`,
+    /// `repeat` or `failed`.
+    pub recorded: String,
+    /// True when the alert was skipped (a result of an integration) or had
+    /// no IoCs.
+    pub skipped: bool,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The first failure of a step, as logged.
+    pub failure: Option<String>,
+}
+
 /// Handles the alert named in `config` within `deadline`. Returns
 /// [`Outcome::MispFailed`] when the lookup failed but its error datagram
-/// was delivered; fails on an unreadable alert or an undeliverable
+/// was delivered, [`Outcome::RecordFailed`] when recording failed after
+/// the answer went out; fails on an unreadable alert or an undeliverable
 /// datagram.
-pub fn run(config: &Config, deadline: Deadline) -> Result<Outcome> {
+pub fn run(config: &Config, deadline: Deadline) -> Result<Report> {
     let alert = Alert::read(&config.alert)
         .with_context(|| format!("alert file {}", config.alert.display()))
         .or_fail(Outcome::BadAlert)?;
-    let summary = AlertSummary::of(&alert);
+    handle(config, &alert, &deadline)
+}
+
+/// Handles one parsed alert: extraction, lookup, sightings, recording,
+/// the answer to Wazuh, the log line.
+pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Report> {
+    let summary = AlertSummary::of(alert);
     let head = format!("alert={} rule={} agent={}", summary.id, summary.rule_id, summary.agent.id);
+    let skipped = Report { skipped: true, recorded: "skipped".into(), ..Report::default() };
     if let Some(origin) = alert.integration_origin() {
         info!("{head} skipped: a result of the {origin} integration");
-        return Ok(Outcome::Done);
+        return Ok(skipped);
     }
-    let found = extract::extract(&alert, &config.extraction);
+    let found = extract::extract(alert, &config.extraction);
     log_extraction(&head, &found);
     if found.iocs.is_empty() {
         info!("{head} iocs=none elapsed_ms={}", deadline.elapsed().as_millis());
-        return Ok(Outcome::Done);
+        return Ok(skipped);
     }
     let source = open_source(config)?;
-    let (messages, matches, outcome) = lookup(config, &source, &found, &summary, &deadline, &head);
-    let datagrams: Vec<String> = messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
+    let mut answer = Answer::new(&head, &summary);
+    let attributes = answer.look_up(config, &source, &found, deadline);
+    if let (IntelSource::Misp(client), Some(attributes)) = (&source, &attributes) {
+        let findings = intel::findings(&found.iocs, attributes);
+        answer.write_back(config, client, alert, &found, &findings, deadline);
+    }
+    let datagrams: Vec<String> =
+        answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
     deliver(&config.output, &datagrams).with_context(|| format!("{head} answer not delivered"))?;
+    let report = Report {
+        iocs: found.iocs.len(),
+        requests: source.requests(),
+        matches: answer.matches,
+        datagrams: datagrams.len(),
+        recorded: answer.recorded.clone(),
+        skipped: false,
+        outcome: answer.outcome,
+        failure: answer.failure.clone(),
+    };
     info!(
-        "{head} iocs={} requests={} matches={matches} datagrams={} elapsed_ms={}",
+        "{head} iocs={} requests={} matches={} recorded={} datagrams={} elapsed_ms={}",
         ioc_list(&found),
-        source.requests(),
-        datagrams.len(),
+        report.requests,
+        report.matches,
+        report.recorded,
+        report.datagrams,
         deadline.elapsed().as_millis()
     );
-    Ok(outcome)
+    Ok(report)
 }
 
-/// Asks the source and builds the messages: one per matched IoC, one for a
-/// failure, one for no match when asked. Returns them with the number of
-/// matched IoCs and the outcome of the run.
-fn lookup(
-    config: &Config,
-    source: &IntelSource,
-    found: &Found,
-    summary: &AlertSummary,
-    deadline: &Deadline,
-    head: &str,
-) -> (Vec<serde_json::Value>, usize, Outcome) {
-    match source.search(&found.iocs, &config.filters, deadline) {
-        Ok(attributes) => {
-            let findings = intel::findings(&found.iocs, &attributes);
-            let mut messages: Vec<_> =
-                findings.iter().map(|f| message::match_message(f, summary)).collect();
-            if messages.is_empty() && config.report_no_match {
-                messages.push(message::no_match_message(&found.iocs, summary));
-            }
-            (messages, findings.len(), Outcome::Done)
-        }
-        Err(err) => {
-            warn!("{head} MISP lookup failed: {err}");
-            (vec![message::error_message(&err, summary)], 0, Outcome::MispFailed)
+/// The messages of one run as they are gathered, and how the run went.
+struct Answer<'a> {
+    head: &'a str,
+    summary: &'a AlertSummary,
+    messages: Vec<serde_json::Value>,
+    matches: usize,
+    recorded: String,
+    outcome: Outcome,
+    failure: Option<String>,
+}
+
+impl<'a> Answer<'a> {
+    fn new(head: &'a str, summary: &'a AlertSummary) -> Answer<'a> {
+        let recorded = "off".to_string();
+        Answer {
+            head,
+            summary,
+            messages: Vec::new(),
+            matches: 0,
+            recorded,
+            outcome: Outcome::Done,
+            failure: None,
         }
     }
+
+    /// Asks the source; adds one message per matched IoC, one for a
+    /// failure, one for no match when asked. Returns the attributes, or
+    /// `None` when the lookup failed.
+    fn look_up(
+        &mut self,
+        config: &Config,
+        source: &IntelSource,
+        found: &Found,
+        deadline: &Deadline,
+    ) -> Option<Vec<Attribute>> {
+        match source.search(&found.iocs, &config.filters, deadline) {
+            Ok(attributes) => {
+                let findings = intel::findings(&found.iocs, &attributes);
+                self.matches = findings.len();
+                self.messages
+                    .extend(findings.iter().map(|f| message::match_message(f, self.summary)));
+                if findings.is_empty() && config.report_no_match {
+                    self.messages.push(message::no_match_message(&found.iocs, self.summary));
+                }
+                Some(attributes)
+            }
+            Err(err) => {
+                let line = format!("{} MISP lookup failed: {err}", self.head);
+                warn!("{line}");
+                self.failure.get_or_insert(line);
+                self.messages.push(message::error_message(&err, "lookup", self.summary));
+                self.outcome = Outcome::MispFailed;
+                None
+            }
+        }
+    }
+
+    /// Sights matched intel and records the alert in its incident. A
+    /// failure adds an error message and never removes the lookup's.
+    fn write_back(
+        &mut self,
+        config: &Config,
+        client: &MispClient,
+        alert: &Alert,
+        found: &Found,
+        findings: &[Finding],
+        deadline: &Deadline,
+    ) {
+        let settings = &config.record;
+        let source = sighting_source(alert);
+        let epoch = crate::timestamp::parse(&alert.timestamp()).map_or(0, |t| t.timestamp());
+        if settings.sightings && !findings.is_empty() {
+            let values: Vec<&str> = findings.iter().map(|f| f.ioc.value.as_str()).collect();
+            if let Err(err) = record::sight_intel(client, &values, &source, epoch, deadline) {
+                self.write_failed("sighting", &err);
+            }
+        }
+        if !settings.admits(alert, found, !findings.is_empty()) {
+            self.recorded = if settings.enabled { "skipped" } else { "off" }.to_string();
+            return;
+        }
+        let high = findings
+            .iter()
+            .any(|f| f.best.event.as_ref().and_then(|e| e.threat_level_id.as_deref()) == Some("1"));
+        let plan = match incident::plan(settings, alert, found, high) {
+            Ok(plan) => plan,
+            Err(err) => {
+                let err = MispError::new(ErrorKind::BadAlert, None, format!("{err:#}"));
+                return self.write_failed("record", &err);
+            }
+        };
+        match record::record(client, &plan, &source, deadline) {
+            Ok(done) => self.recorded = done.to_string(),
+            Err(err) => self.write_failed("record", &err),
+        }
+    }
+
+    fn write_failed(&mut self, stage: &str, err: &MispError) {
+        let line = format!("{} MISP {stage} failed: {err}", self.head);
+        warn!("{line}");
+        self.failure.get_or_insert(line);
+        self.messages.push(message::error_message(err, stage, self.summary));
+        if stage == "record" {
+            self.recorded = "failed".to_string();
+        }
+        if self.outcome == Outcome::Done {
+            self.outcome = Outcome::RecordFailed;
+        }
+    }
+}
+
+/// The source of sightings: the Wazuh manager and agent that saw the IoC.
+fn sighting_source(alert: &Alert) -> String {
+    let agent = alert.agent();
+    format!("Wazuh {} agent {} {}", alert.manager(), agent.id, agent.name).trim().to_string()
 }
 
 fn open_source(config: &Config) -> Result<IntelSource> {

@@ -9,17 +9,16 @@
 //! per IoC kind, a rule per error kind, and no field that the program does
 //! not send.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use common::Manager;
+use misp_test_server::{Fault, FaultRule, MispServer, ServerOptions, TEST_API_KEY};
+use serde_json::{json, Value};
 
 /// The id block this project's rules live in.
 pub const OUR_IDS: RangeInclusive<u32> = 100800..=100849;
@@ -453,81 +452,6 @@ fn the_options_example_is_json_naming_only_keys_the_program_accepts() {
     assert_eq!(options["verify_tls"], Value::Bool(true), "the example keeps certificate checks on");
 }
 
-/// A 40-character key of the shape MISP issues, for local test servers.
-const TEST_KEY: &str = "Wz4misPtEstKey0000000000000000000000000a";
-
-/// Answers one HTTP request on a loopback port with `status` and `body`
-/// from a thread, and returns the base URL. The thread gives up after ten
-/// seconds without a connection, so that a program that never asks fails
-/// the test instead of hanging it.
-fn serve_once(status: &'static str, body: String) -> (String, thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = thread::spawn(move || {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < give_up {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    stream.set_nonblocking(false).unwrap();
-                    return answer(stream, status, &body);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    thread::sleep(Duration::from_millis(10))
-                }
-                Err(e) => panic!("accepting the program's connection: {e}"),
-            }
-        }
-    });
-    (url, handle)
-}
-
-fn answer(stream: TcpStream, status: &str, body: &str) {
-    let mut reader = BufReader::new(stream);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap();
-            }
-        }
-    }
-    let mut request_body = vec![0; length];
-    reader.read_exact(&mut request_body).unwrap();
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    let reply = format!("{head}Connection: close\r\n\r\n{body}");
-    reader.into_inner().write_all(reply.as_bytes()).unwrap();
-}
-
-/// Runs the program on `alert` with `options` and returns the JSON of each
-/// datagram it prints.
-fn datagrams(options: Value, alert: &Path) -> Vec<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let options_file = dir.path().join("custom-misp.options");
-    fs::write(&options_file, options.to_string()).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_custom-misp"))
-        .args(["--stdout", "--log-file", "-", "--options"])
-        .arg(&options_file)
-        .arg(alert)
-        .output()
-        .expect("the program runs");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    stdout
-        .lines()
-        .map(|line| {
-            let json = &line[line.find('{').expect("a datagram holds JSON")..];
-            serde_json::from_str(json).expect("the datagram's message is JSON")
-        })
-        .collect()
-}
-
 /// The field names Wazuh's json decoder makes of `value`: dotted paths of
 /// every scalar, and of every list (which it joins into one string).
 fn decoded_field_names(value: &Value, prefix: &str, names: &mut BTreeSet<String>) {
@@ -544,53 +468,45 @@ fn decoded_field_names(value: &Value, prefix: &str, names: &mut BTreeSet<String>
     }
 }
 
-fn sample_alert(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/sample-alerts").join(name)
-}
-
 #[test]
 fn every_field_a_rule_names_is_in_a_message_the_program_sends() {
-    let alert = sample_alert("sshd-5712-bruteforce.json");
-    let options = |url: &str| {
-        serde_json::json!({
-            "misp_url": url, "api_key": TEST_KEY, "retries": 0, "timeout": 5,
-            "report_no_match": true
-        })
+    let server = MispServer::start(ServerOptions::default());
+    server.load_feed(&common::feed()).unwrap();
+    let manager = Manager::new();
+    let options = json!({
+        "misp_url": server.url(), "api_key": TEST_API_KEY, "retries": 0, "report_no_match": true
+    });
+    let mut datagrams = Vec::new();
+    let mut run = |alert: &str| {
+        let run = manager.integratord(&common::sample(alert), options.clone(), "5", "0");
+        datagrams.extend(run.datagrams);
     };
-    let mut messages = Vec::new();
+    // Matches of every kind the samples hold, then no match.
+    for alert in ["sshd-5712-bruteforce.json", "sysmon-1-dropper.json", "sysmon-22-c2-dns.json"] {
+        run(alert);
+    }
+    run("sshd-5760-no-match.json");
+    // A failed lookup with an HTTP status, then a failed recording.
+    server.push_fault(FaultRule {
+        path_prefix: "/attributes/restSearch".into(),
+        fault: Fault::Status(500),
+        times: Some(1),
+    });
+    run("sshd-5712-bruteforce.json");
+    server.push_fault(FaultRule {
+        path_prefix: "/objects/add".into(),
+        fault: Fault::Status(500),
+        times: None,
+    });
+    run("sysmon-3-c2-connection.json");
 
-    // A match, as a MISP server answers it (a feed has no numeric ids).
-    let reply = serde_json::json!({"response": {"Attribute": [{
-        "id": "90211", "event_id": "77", "type": "ip-src", "category": "Network activity",
-        "value": "198.51.100.23", "to_ids": true, "uuid": "6c1f3a52-0d4e-4b7a-9e28-3f5a1c7d9b04",
-        "comment": "brute force source",
-        "Event": {
-            "id": "77", "uuid": "8f3c2b71-4d5e-4a9b-9c1d-2e7f60a4b315",
-            "info": "SSH brute-force botnet", "threat_level_id": "1", "date": "2026-09-24",
-            "published": true, "Orgc": {"name": "Northwind CERT"}
-        },
-        "Tag": [{"name": "tlp:green"}]
-    }]}});
-    let (url, server) = serve_once("200 OK", reply.to_string());
-    messages.extend(datagrams(options(&url), &alert));
-    server.join().unwrap();
-
-    // No match, reported because report_no_match is set.
-    let (url, server) = serve_once("200 OK", r#"{"response": {"Attribute": []}}"#.to_string());
-    messages.extend(datagrams(options(&url), &alert));
-    server.join().unwrap();
-
-    // A failure with an HTTP status.
-    let (url, server) = serve_once(
-        "500 Internal Server Error",
-        r#"{"name": "An Internal Error Has Occurred."}"#.into(),
-    );
-    messages.extend(datagrams(options(&url), &alert));
-    server.join().unwrap();
-
-    let statuses: Vec<&str> =
-        messages.iter().map(|m| m["misp"]["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, vec!["match", "no_match", "error"]);
+    let messages: Vec<Value> = datagrams.iter().map(|d| common::message_of(d)).collect();
+    let statuses: BTreeSet<String> =
+        messages.iter().map(|m| m["misp"]["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, BTreeSet::from(["error".into(), "match".into(), "no_match".into()]));
+    let stages: BTreeSet<&str> =
+        messages.iter().filter_map(|m| m["misp"]["error"]["stage"].as_str()).collect();
+    assert_eq!(stages, BTreeSet::from(["lookup", "record"]));
     let mut sent = BTreeSet::new();
     for message in &messages {
         decoded_field_names(message, "", &mut sent);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use log::debug;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::budget::Deadline;
@@ -34,6 +35,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub enum ErrorKind {
     /// The key was refused (403, 401).
     AuthFailed,
+    /// The key's user may not do this (403 "You do not have permission").
+    Forbidden,
+    /// The event's uuid is on MISP's event blocklist (403).
+    Blocklisted,
+    /// MISP refused to save the data (403 with `saved: false` and
+    /// per-field errors).
+    Refused,
     /// MISP's rate limit was hit (429).
     RateLimited,
     /// No complete reply within the time budget.
@@ -50,6 +58,8 @@ pub enum ErrorKind {
     BadRequest,
     /// The reply is not what MISP sends: HTML, cut JSON, too large.
     BadReply,
+    /// The alert lacks what recording needs (a valid timestamp).
+    BadAlert,
 }
 
 impl ErrorKind {
@@ -57,6 +67,9 @@ impl ErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::AuthFailed => "auth_failed",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Blocklisted => "blocklisted",
+            ErrorKind::Refused => "refused",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Unreachable => "unreachable",
@@ -65,6 +78,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::BadReply => "bad_reply",
+            ErrorKind::BadAlert => "bad_alert",
         }
     }
 
@@ -202,12 +216,27 @@ impl MispClient {
         body: &Value,
         deadline: &Deadline,
     ) -> Result<Vec<u8>, MispError> {
+        self.request(Method::POST, path, Some(body), deadline)
+    }
+
+    /// GETs `path`, with the retries of [`MispClient::post`].
+    pub fn get(&self, path: &str, deadline: &Deadline) -> Result<Vec<u8>, MispError> {
+        self.request(Method::GET, path, None, deadline)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>, MispError> {
         let url = format!("{}{}", self.connection.url, path);
-        let text = body.to_string();
+        let text = body.map(Value::to_string);
         let mut pause = FIRST_BACKOFF;
         for attempt in 0.. {
-            debug!("MISP request {attempt}: POST {url} {text}");
-            let err = match self.attempt(&url, &text, deadline) {
+            debug!("MISP request {attempt}: {method} {url} {}", text.as_deref().unwrap_or(""));
+            let err = match self.attempt(&method, &url, text.as_deref(), deadline) {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
@@ -223,7 +252,13 @@ impl MispClient {
         unreachable!("the retry loop returns")
     }
 
-    fn attempt(&self, url: &str, body: &str, deadline: &Deadline) -> Result<Vec<u8>, MispError> {
+    fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&str>,
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>, MispError> {
         let remaining = deadline.remaining();
         if remaining.is_zero() {
             return Err(MispError::new(
@@ -233,14 +268,15 @@ impl MispClient {
             ));
         }
         self.requests.set(self.requests.get() + 1);
-        let response = self
-            .http
-            .post(url)
+        let mut builder = self.http.request(method.clone(), url);
+        if let Some(body) = body {
+            builder = builder.body(body.to_string());
+        }
+        let response = builder
             .timeout(remaining)
             .header(AUTHORIZATION, self.connection.key.expose())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string())
             .send()
             .map_err(|e| transport_error(&e, deadline))?;
         read_reply(response, deadline)
@@ -314,18 +350,20 @@ fn is_html(headers: &HeaderMap, body: &[u8]) -> bool {
     content_type.contains("html") || body.trim_ascii_start().starts_with(b"<")
 }
 
-/// The error for a non-2xx reply, with MISP's own message when the body
-/// is MISP's error JSON.
+/// The error for a non-2xx reply, with MISP's own message (and its
+/// per-field errors, when it sends them) when the body is MISP's JSON.
 fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> MispError {
+    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    let said = parsed.as_ref().map(ErrorBody::describe).filter(|s| !s.is_empty());
     let kind = match status {
-        401 | 403 => ErrorKind::AuthFailed,
+        401 => ErrorKind::AuthFailed,
+        403 => forbidden_kind(parsed.as_ref()),
         404 => ErrorKind::NotFound,
         429 => ErrorKind::RateLimited,
         500..=599 => ErrorKind::ServerError,
         300..=399 => ErrorKind::BadReply,
         _ => ErrorKind::BadRequest,
     };
-    let said = serde_json::from_slice::<ErrorBody>(body).ok().and_then(|b| b.message.or(b.name));
     let message = match (said, status) {
         (Some(said), _) => said,
         (None, 300..=399) => {
@@ -343,6 +381,22 @@ fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> MispError {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
     err
+}
+
+/// MISP answers 403 for a bad key, a missing permission, a blocklisted
+/// event and data it refuses to save; the body tells which.
+fn forbidden_kind(body: Option<&ErrorBody>) -> ErrorKind {
+    let Some(body) = body else { return ErrorKind::AuthFailed };
+    let text = body.describe().to_ascii_lowercase();
+    if body.saved == Some(false) || body.errors.is_some() {
+        ErrorKind::Refused
+    } else if text.contains("blocklist") {
+        ErrorKind::Blocklisted
+    } else if text.contains("permission") {
+        ErrorKind::Forbidden
+    } else {
+        ErrorKind::AuthFailed
+    }
 }
 
 /// The error for a request that got no complete reply.

@@ -140,7 +140,8 @@ pub struct GalaxyCluster {
     pub value: Option<String>,
 }
 
-/// MISP's error body `{"name", "message", "url"}`.
+/// MISP's error body `{"name", "message", "url"}`, with `saved: false`
+/// and per-field `errors` when MISP refused to save something.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ErrorBody {
@@ -148,6 +149,48 @@ pub struct ErrorBody {
     pub name: Option<String>,
     #[serde(deserialize_with = "text")]
     pub message: Option<String>,
+    #[serde(deserialize_with = "flag")]
+    pub saved: Option<bool>,
+    pub errors: Option<Value>,
+}
+
+impl ErrorBody {
+    /// The message (or name), followed by the per-field errors:
+    /// `Could not add Attribute: value: A similar attribute already exists
+    /// for this event.`
+    pub fn describe(&self) -> String {
+        let head = self.message.clone().or_else(|| self.name.clone()).unwrap_or_default();
+        let mut details = Vec::new();
+        if let Some(errors) = &self.errors {
+            flatten_errors(errors, "", &mut details);
+        }
+        match (head.is_empty(), details.is_empty()) {
+            (_, true) => head,
+            (true, false) => details.join("; "),
+            (false, false) => format!("{head}: {}", details.join("; ")),
+        }
+    }
+}
+
+/// `field: message` for every message in MISP's nested `errors` object.
+fn flatten_errors(value: &Value, field: &str, out: &mut Vec<String>) {
+    match value {
+        Value::String(message) if field.is_empty() => out.push(message.clone()),
+        Value::String(message) => out.push(format!("{field}: {message}")),
+        Value::Array(items) => items.iter().for_each(|item| flatten_errors(item, field, out)),
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let path =
+                    if key.starts_with("attribute_") || field.is_empty() && key == "Attribute" {
+                        field.to_string()
+                    } else {
+                        key.clone()
+                    };
+                flatten_errors(inner, &path, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Reads a string, number or boolean as text; null and anything else as
@@ -219,6 +262,23 @@ mod tests {
         assert!(reply.into_attributes().is_empty());
         let reply: SearchReply = serde_json::from_str(r#"{"response":{"Attribute":[]}}"#).unwrap();
         assert!(reply.into_attributes().is_empty());
+    }
+
+    #[test]
+    fn refusals_read_as_the_message_and_every_field_error() {
+        let body: ErrorBody = serde_json::from_str(
+            r#"{"saved":false,"name":"Could not add Attribute","message":"Could not add Attribute","url":"/attributes/add","errors":{"value":["A similar attribute already exists for this event."]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            body.describe(),
+            "Could not add Attribute: value: A similar attribute already exists for this event."
+        );
+        let plain: ErrorBody = serde_json::from_str(
+            r#"{"name":"Invalid event","message":"Invalid event","url":"/x"}"#,
+        )
+        .unwrap();
+        assert_eq!(plain.describe(), "Invalid event");
     }
 
     #[test]

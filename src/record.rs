@@ -1,0 +1,189 @@
+//! Writing a recording plan to MISP with as few requests as the state of
+//! the incident allows: one when the incident exists, two when the alert
+//! is its first (the observation travels inside the new event) or a
+//! repeat (a sighting on the earlier observation), three only when two
+//! runs race to create the same incident.
+
+use std::fmt;
+
+use log::debug;
+use serde_json::{json, Value};
+
+use crate::budget::Deadline;
+use crate::incident::{Observation, Plan};
+use crate::misp::{ErrorKind, MispClient, MispError};
+
+/// What recording did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The observation was added to the existing incident.
+    Added,
+    /// The incident was created with the observation in it.
+    Created,
+    /// The same observation was there already: a sighting counts the
+    /// repeat.
+    Repeat,
+}
+
+impl fmt::Display for Recorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Recorded::Added => "added",
+            Recorded::Created => "created",
+            Recorded::Repeat => "repeat",
+        })
+    }
+}
+
+/// Records `plan` in MISP. `source` names the Wazuh manager and agent in
+/// sightings.
+pub fn record(
+    client: &MispClient,
+    plan: &Plan,
+    source: &str,
+    deadline: &Deadline,
+) -> Result<Recorded, MispError> {
+    match add_observation(client, plan, &plan.observation, deadline) {
+        Ok(()) => {
+            raise_threat_level(client, plan, deadline)?;
+            Ok(Recorded::Added)
+        }
+        Err(err) if is_missing_event(&err) => create(client, plan, false, deadline),
+        Err(err) if is_missing_template(&err) => record_flat(client, plan, deadline),
+        Err(err) if is_duplicate(&err) => sight_repeat(client, plan, source, deadline),
+        Err(err) => Err(err),
+    }
+}
+
+/// Records the observation as plain attributes, for a server without the
+/// object's template.
+fn record_flat(
+    client: &MispClient,
+    plan: &Plan,
+    deadline: &Deadline,
+) -> Result<Recorded, MispError> {
+    debug!("object template {} unknown to MISP: recording plain attributes", template_of(plan));
+    let flat = Observation::Attributes(plan.observation.as_attributes());
+    match add_observation(client, plan, &flat, deadline) {
+        Ok(()) => Ok(Recorded::Added),
+        Err(err) if is_missing_event(&err) => create(client, plan, true, deadline),
+        Err(err) if is_duplicate(&err) => Ok(Recorded::Repeat),
+        Err(err) => Err(err),
+    }
+}
+
+/// Creates the incident with the observation embedded. Another run may
+/// have created it in the meantime ("already exists"): then the
+/// observation is added to that one.
+fn create(
+    client: &MispClient,
+    plan: &Plan,
+    flat: bool,
+    deadline: &Deadline,
+) -> Result<Recorded, MispError> {
+    match client.post("/events/add", &plan.event_with_observation(flat), deadline) {
+        Ok(_) => Ok(Recorded::Created),
+        Err(err) if is_existing_event(&err) => {
+            debug!("incident {} was created by another run", plan.event_uuid);
+            let observation = if flat {
+                Observation::Attributes(plan.observation.as_attributes())
+            } else {
+                plan.observation.clone()
+            };
+            match add_observation(client, plan, &observation, deadline) {
+                Err(err) if is_duplicate(&err) => Ok(Recorded::Repeat),
+                other => other.map(|()| Recorded::Added),
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn add_observation(
+    client: &MispClient,
+    plan: &Plan,
+    observation: &Observation,
+    deadline: &Deadline,
+) -> Result<(), MispError> {
+    let event = &plan.event_uuid;
+    let (path, body) = match observation {
+        Observation::Object { template, object } => {
+            (format!("/objects/add/{event}/{template}"), json!({"Object": object}))
+        }
+        Observation::Attributes(list) => {
+            (format!("/attributes/add/{event}"), Value::Array(list.clone()))
+        }
+    };
+    client.post(&path, &body, deadline).map(drop)
+}
+
+/// The incident takes the highest threat level of its alerts. Events are
+/// created at the level of their first alert, medium or high, so the only
+/// change ever needed is up to high.
+fn raise_threat_level(
+    client: &MispClient,
+    plan: &Plan,
+    deadline: &Deadline,
+) -> Result<(), MispError> {
+    if plan.threat_level != 1 {
+        return Ok(());
+    }
+    let body = json!({"Event": {"threat_level_id": "1"}});
+    client.post(&format!("/events/edit/{}", plan.event_uuid), &body, deadline).map(drop)
+}
+
+/// A repeat is counted by a sighting on the earlier observation's first
+/// attribute, dated by the alert.
+fn sight_repeat(
+    client: &MispClient,
+    plan: &Plan,
+    source: &str,
+    deadline: &Deadline,
+) -> Result<Recorded, MispError> {
+    let Some(uuid) = plan.observation.first_attribute_uuid() else {
+        return Ok(Recorded::Repeat);
+    };
+    let body = json!({"uuid": uuid, "source": source, "type": "0", "timestamp": plan.epoch});
+    client.post("/sightings/add", &body, deadline)?;
+    Ok(Recorded::Repeat)
+}
+
+/// Adds a sighting (type 0) to every attribute holding one of `values`:
+/// MISP then shows when and where its intel was seen.
+pub fn sight_intel(
+    client: &MispClient,
+    values: &[&str],
+    source: &str,
+    epoch: i64,
+    deadline: &Deadline,
+) -> Result<(), MispError> {
+    let body = json!({"values": values, "source": source, "type": "0", "timestamp": epoch});
+    client.post("/sightings/add", &body, deadline).map(drop)
+}
+
+fn template_of(plan: &Plan) -> &str {
+    match &plan.observation {
+        Observation::Object { template, .. } => template,
+        Observation::Attributes(_) => "-",
+    }
+}
+
+fn is_missing_event(err: &MispError) -> bool {
+    err.kind == ErrorKind::NotFound && err.message.starts_with("Invalid event")
+}
+
+fn is_missing_template(err: &MispError) -> bool {
+    err.kind == ErrorKind::NotFound && err.message.starts_with("Invalid template")
+}
+
+fn is_existing_event(err: &MispError) -> bool {
+    err.kind == ErrorKind::NotFound && err.message.starts_with("Event already exists")
+}
+
+/// MISP refuses an observation it has already: the object uuid is taken,
+/// or the attribute is a duplicate on the event.
+fn is_duplicate(err: &MispError) -> bool {
+    err.kind == ErrorKind::Refused
+        && (err.message.contains("not unique")
+            || err.message.contains("similar attribute already exists"))
+}

@@ -1,0 +1,4 @@
+//! The attack timeline of an incident event: fetched from MISP, ordered by
+//! first_seen, printed as text, JSON or a self-contained HTML page.
+
+pub mod model;
