@@ -10,6 +10,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use clap::error::ErrorKind;
 use clap::Parser;
 
@@ -23,6 +25,11 @@ By hand, on a sample alert, against an offline MISP feed, printing the datagrams
 By hand, against a MISP server named in an options file:
   custom-misp --stdout --options misp.options /tmp/alert.json
 
+The analyst's tasks (see custom-misp help <task>):
+  custom-misp timeline --options misp.options --format html -o incident.html <event uuid>
+  custom-misp replay --options misp.options --stdout alerts.json
+  custom-misp false-positive --options misp.options 203.0.113.45
+
 Exit codes: 0 done, 1 internal error, 2 bad arguments, 3 alert unreadable or invalid,
 4 configuration invalid, 5 MISP failed (an error datagram was sent), 6 Wazuh socket
 missing, 7 Wazuh socket refused, 8 datagram too long, 9 recording in MISP failed
@@ -34,11 +41,16 @@ missing, 7 Wazuh socket refused, 8 datagram too long, 9 recording in MISP failed
 #[command(
     name = "custom-misp",
     bin_name = "custom-misp",
+    args_conflicts_with_subcommands = true,
     version,
     about = "Checks the IoCs of a Wazuh alert against MISP and answers on Wazuh's queue socket.",
     after_help = AFTER_HELP
 )]
 pub struct Cli {
+    /// A task for the analyst instead of handling one alert.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The alert file (integratord's argv[1]); JSON, one alert.
     #[arg(value_name = "ALERT_FILE")]
     pub alert: Option<String>,
@@ -86,7 +98,7 @@ pub struct Cli {
 
     /// Read options from FILE (JSON, as in ossec.conf's <options>);
     /// overrides the positional options file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub options: Option<PathBuf>,
 
     /// Look IoCs up in a MISP-format feed folder instead of a MISP server.
@@ -99,12 +111,110 @@ pub struct Cli {
 
     /// Log file, `-` for standard error
     /// [default: /var/ossec/logs/integrations.log].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub log_file: Option<PathBuf>,
 
     /// Log MISP requests and replies (never the API key).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub debug: bool,
+}
+
+/// The analyst's tasks. Each reads the same options as the integration
+/// (`--options FILE`, or `MISP_API_KEY` for the key).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print the attack timeline of an incident: its steps by first_seen,
+    /// the intel they hit, and the events MISP correlates with it.
+    Timeline(TimelineArgs),
+    /// Run a file of alerts (JSON lines, as alerts.json) through the
+    /// integration one by one, as integratord would.
+    Replay(ReplayArgs),
+    /// Tell MISP that values seen by Wazuh are false positives (sighting
+    /// type 1).
+    FalsePositive(FeedbackArgs),
+    /// Tell MISP that values are no longer valid indicators (sighting type
+    /// 2, expiration).
+    Expire(FeedbackArgs),
+    /// Attach tags to a MISP event or attribute (by uuid).
+    Tag(TagArgs),
+}
+
+/// Arguments of `timeline`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TimelineArgs {
+    /// The incident event's id or uuid.
+    #[arg(value_name = "EVENT", required_unless_present = "agent")]
+    pub event: Option<String>,
+    /// Instead of an event: the agent id whose incidents to show.
+    #[arg(long, value_name = "ID", requires = "from")]
+    pub agent: Option<String>,
+    /// With --agent: the Wazuh manager name the incidents were recorded by
+    /// [default: this host's name].
+    #[arg(long, value_name = "NAME")]
+    pub manager: Option<String>,
+    /// With --agent: the first day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// With --agent: the last day [default: the first day].
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: TimelineFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How `timeline` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimelineFormat {
+    /// For a terminal, 100 columns.
+    Text,
+    /// The timeline as JSON.
+    Json,
+    /// A self-contained HTML page with an SVG timeline.
+    Html,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// JSON lines of alerts, as /var/ossec/logs/alerts/alerts.json.
+    #[arg(value_name = "ALERTS_FILE")]
+    pub file: PathBuf,
+    /// Print the datagrams instead of sending them to Wazuh.
+    #[arg(long)]
+    pub stdout: bool,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `false-positive` and `expire`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedbackArgs {
+    /// The values (IP addresses, domains, hashes, URLs).
+    #[arg(value_name = "VALUE", required = true)]
+    pub values: Vec<String>,
+    /// Who says so, shown in MISP's sightings [default: the analyst's user
+    /// and host].
+    #[arg(long, value_name = "TEXT")]
+    pub source: Option<String>,
+}
+
+/// Arguments of `tag`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TagArgs {
+    /// The uuid of the event or attribute.
+    #[arg(value_name = "UUID")]
+    pub uuid: String,
+    /// The tags, e.g. tlp:red or 'workflow:state="complete"'.
+    #[arg(value_name = "TAG", required = true)]
+    pub tags: Vec<String>,
+    /// Attach as local tags (not shared with other MISP instances).
+    #[arg(long)]
+    pub local: bool,
 }
 
 impl Cli {
@@ -122,7 +232,8 @@ impl Cli {
 pub fn report_usage_error(err: clap::Error) -> u8 {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            print!("{err}");
+            // A closed pipe (`custom-misp --help | head`) is not a failure.
+            let _ = write!(std::io::stdout(), "{err}");
             0
         }
         _ => {

@@ -97,6 +97,9 @@ pub struct LogSettings {
     pub target: LogTarget,
     /// Requests and replies too.
     pub debug: bool,
+    /// Warnings and errors only (an analyst's task logging to the
+    /// terminal).
+    pub quiet: bool,
 }
 
 /// Where the intel comes from.
@@ -226,6 +229,16 @@ impl Options {
         fail(Outcome::BadConfig, anyhow!("options file {file}: `{key}` {why}"))
     }
 
+    /// Checks every key's shape and returns a warning per unknown key.
+    pub fn warnings(&self) -> Result<Vec<String>> {
+        self.check_shapes()?;
+        Ok(self
+            .unknown_keys()
+            .iter()
+            .map(|k| format!("options: unknown key `{k}` ignored"))
+            .collect())
+    }
+
     fn unknown_keys(&self) -> Vec<String> {
         self.map
             .keys()
@@ -272,23 +285,27 @@ fn checked_seconds(seconds: f64) -> Option<Duration> {
 /// default. `-` means standard error.
 pub fn log_settings(cli: &Cli, options: Option<&Options>) -> LogSettings {
     let from_options = options.and_then(|o| o.path("log_file").ok().flatten());
-    let path = cli.log_file.clone().or(from_options).unwrap_or_else(|| DEFAULT_LOG_FILE.into());
+    let chosen = cli.log_file.clone().or(from_options);
+    // An analyst's task talks to a terminal: without a log file named, it
+    // logs warnings there instead of into Wazuh's integrations.log.
+    let quiet = chosen.is_none() && cli.command.is_some();
+    let path = chosen.unwrap_or_else(|| if quiet { "-".into() } else { DEFAULT_LOG_FILE.into() });
     let target = if path == Path::new("-") { LogTarget::Stderr } else { LogTarget::File(path) };
     let debug_option = options.and_then(|o| o.flag("debug").ok().flatten()).unwrap_or(false);
     let debug = cli.debug || cli.debug_word.as_deref() == Some("debug") || debug_option;
-    LogSettings { target, debug }
+    LogSettings { target, debug, quiet: quiet && !debug }
 }
 
 impl Config {
     /// Builds the configuration from the command line and its options file.
     pub fn build(cli: &Cli, options: &Options) -> Result<Config> {
-        options.check_shapes()?;
-        let mut warnings: Vec<String> = options
-            .unknown_keys()
-            .iter()
-            .map(|k| format!("options: unknown key `{k}` ignored"))
-            .collect();
-        let alert = alert_path(cli)?;
+        Config::build_for(cli, options, alert_path(cli)?)
+    }
+
+    /// Builds the configuration for runs on `alert`, or on alerts that do
+    /// not come from a file (a replay), whatever the command line says.
+    pub fn build_for(cli: &Cli, options: &Options, alert: PathBuf) -> Result<Config> {
+        let mut warnings = options.warnings()?;
         let source = source(cli, options, &mut warnings)?;
         let output = if cli.stdout {
             Output::Stdout
@@ -328,7 +345,8 @@ fn alert_path(cli: &Cli) -> Result<PathBuf> {
     }
 }
 
-fn budget(cli: &Cli, options: &Options) -> Result<Duration> {
+/// The time budget: the options' `timeout`, then argv[6], then 10 s.
+pub fn budget(cli: &Cli, options: &Options) -> Result<Duration> {
     if let Some(budget) = options.seconds("timeout")? {
         return Ok(budget);
     }
@@ -362,6 +380,16 @@ fn source(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<So
     if let Some(feed) = cli.feed.clone().or(options.path("feed")?) {
         return Ok(SourceSettings::Feed(feed));
     }
+    misp_connection(cli, options, warnings).map(SourceSettings::Misp)
+}
+
+/// The MISP server to talk to, from the options and the command line.
+/// Fails without a URL or a key, or with an unreadable CA file.
+pub fn misp_connection(
+    cli: &Cli,
+    options: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<Connection> {
     let url = misp_url(cli, options)?;
     let key = api_key(cli, options, warnings)?;
     let verify_tls = options.flag("verify_tls")?.unwrap_or(true);
@@ -373,7 +401,7 @@ fn source(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<So
         Some(path) => Some(read_ca(&path)?),
     };
     let retries = retries(cli, options)?;
-    Ok(SourceSettings::Misp(Connection { url, key, verify_tls, ca_pem, retries }))
+    Ok(Connection { url, key, verify_tls, ca_pem, retries })
 }
 
 fn misp_url(cli: &Cli, options: &Options) -> Result<String> {
@@ -461,7 +489,8 @@ fn filters(options: &Options) -> Result<SearchFilters> {
     })
 }
 
-fn record_settings(options: &Options) -> Result<RecordSettings> {
+/// Recording settings from the options.
+pub fn record_settings(options: &Options) -> Result<RecordSettings> {
     let defaults = RecordSettings::default();
     let tlp = options.string("tlp")?.filter(|t| !t.is_empty()).unwrap_or(defaults.tlp);
     if !tlp.to_ascii_lowercase().starts_with("tlp:") {

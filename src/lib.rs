@@ -10,6 +10,7 @@
 //! together and [`exit`] maps failures to the documented exit codes.
 
 pub mod alert;
+pub mod analyst;
 pub mod budget;
 pub mod cli;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod logging;
 pub mod message;
 pub mod misp;
 pub mod record;
+pub mod replay;
 pub mod run;
 pub mod secret;
 pub mod timeline;
@@ -32,14 +34,34 @@ pub mod wazuh;
 use std::ffi::OsString;
 
 /// Runs the program on `args` (argv including argv[0]) and returns the
-/// process exit code. Every failure is logged once as a single line.
+/// process exit code. Every failure is logged once as a single line; a
+/// bug that panics ends as one line on standard error and exit code 1,
+/// never as a backtrace in ossec.log.
 pub fn main_with_args<I>(args: I) -> u8
 where
     I: IntoIterator<Item = OsString>,
 {
-    let cli = match cli::Cli::parse_from_os(args) {
-        Ok(cli) => cli,
-        Err(err) => return cli::report_usage_error(err),
-    };
-    run::main(cli)
+    std::panic::set_hook(Box::new(|info| {
+        let place =
+            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("custom-misp: internal error{place}: {}", panic_message(info));
+    }));
+    let args: Vec<OsString> = args.into_iter().collect();
+    let outcome = std::panic::catch_unwind(move || {
+        let cli = match cli::Cli::parse_from_os(args) {
+            Ok(cli) => cli,
+            Err(err) => return cli::report_usage_error(err),
+        };
+        run::main(cli)
+    });
+    outcome.unwrap_or(exit::Outcome::Internal.code())
+}
+
+fn panic_message(info: &std::panic::PanicHookInfo) -> String {
+    let payload = info.payload();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }

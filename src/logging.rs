@@ -16,7 +16,11 @@ use crate::config::{LogSettings, LogTarget};
 /// (a manual run by a user who may not write it), logs go to standard
 /// error and the returned warning says why.
 pub fn init(settings: &LogSettings) -> Option<String> {
-    let level = if settings.debug { LevelFilter::Debug } else { LevelFilter::Info };
+    let level = match (settings.debug, settings.quiet) {
+        (true, _) => LevelFilter::Debug,
+        (false, true) => LevelFilter::Warn,
+        (false, false) => LevelFilter::Info,
+    };
     let mut builder = env_logger::Builder::new();
     builder.filter_level(LevelFilter::Off).filter_module("wazuh_misp", level);
     builder.format(|buf, record| {

@@ -9,7 +9,7 @@ use log::{debug, error, info, warn};
 
 use crate::alert::Alert;
 use crate::budget::Deadline;
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::config::{self, Config, LogTarget, Options, Output, SourceSettings};
 use crate::exit::{fail, outcome_of, OrFail, Outcome};
 use crate::extract::{self, Found};
@@ -22,6 +22,7 @@ use crate::misp::reply::Attribute;
 use crate::misp::{ErrorKind, MispClient, MispError};
 use crate::record;
 use crate::wazuh::{self, QueueSocket, SocketError};
+use crate::{analyst, replay};
 
 /// Runs the integration for `cli` and returns the exit code. Every
 /// failure is logged once, and repeated on standard error so that
@@ -33,10 +34,13 @@ pub fn main(cli: Cli) -> u8 {
     if let Some(warning) = logging::init(&log) {
         eprintln!("custom-misp: {warning}");
     }
-    let result = options.and_then(|options| Config::build(&cli, &options)).and_then(|config| {
-        config.warnings.iter().for_each(|w| warn!("{w}"));
-        run(&config, Deadline::since(started, config.budget))
-    });
+    let result = match &cli.command {
+        Some(command) => task(&cli, command),
+        None => options.and_then(|options| Config::build(&cli, &options)).and_then(|config| {
+            config.warnings.iter().for_each(|w| warn!("{w}"));
+            run(&config, Deadline::since(started, config.budget))
+        }),
+    };
     let to_stderr = log.target != LogTarget::Stderr;
     match result {
         Ok(report) => {
@@ -53,6 +57,18 @@ pub fn main(cli: Cli) -> u8 {
             outcome_of(&err).code()
         }
     }
+}
+
+/// Runs one of the analyst's tasks.
+fn task(cli: &Cli, command: &Command) -> Result<Report> {
+    let outcome = match command {
+        Command::Timeline(args) => analyst::timeline(cli, args)?,
+        Command::Replay(args) => replay::replay(cli, args)?,
+        Command::FalsePositive(args) => analyst::feedback(cli, args, 1)?,
+        Command::Expire(args) => analyst::feedback(cli, args, 2)?,
+        Command::Tag(args) => analyst::tag(cli, args)?,
+    };
+    Ok(Report { outcome, ..Report::default() })
 }
 
 /// What one alert's run did, for the log line and for replays.

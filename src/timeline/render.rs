@@ -317,7 +317,7 @@ fn clean(s: &str) -> String {
 
 /// Bidirectional overrides, isolates and zero-width characters: they
 /// change how the text around them reads.
-fn is_invisible(c: char) -> bool {
+pub(super) fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
         || c == '\u{feff}'
 }
@@ -463,4 +463,273 @@ pub(super) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::model::{Incident, Value};
+
+    const SHA256: &str = "50891aee36f2848c5e92dfd7d4b376fcbb5ccae6b130817eaae3340162fdb07f";
+
+    fn incident() -> Incident {
+        Incident {
+            id: Some("42".into()),
+            uuid: "0b9f4c6e-8d1a-4f5b-9a63-2c7e1d4b5a90".into(),
+            info: "Wazuh incident: agent 021 FIN-APP-01, 2026-11-18".into(),
+            date: Some("2026-11-18".into()),
+            threat_level: "high".into(),
+            agent: "021 FIN-APP-01".into(),
+            tags: vec!["tlp:amber".into(), "wazuh:agent=\"021\"".into()],
+        }
+    }
+
+    fn step(time: &str, rule: &str, observation: &str, values: &[(&str, &str)]) -> Step {
+        Step {
+            time: time.into(),
+            last_seen: None,
+            agent: "021 FIN-APP-01".into(),
+            rule_id: rule.into(),
+            rule_level: 5,
+            rule_description: format!("description of rule {rule}"),
+            alert_id: "1763457242.1001".into(),
+            observation: observation.into(),
+            values: values
+                .iter()
+                .map(|(k, v)| Value { kind: k.to_string(), value: v.to_string() })
+                .collect(),
+            count: 1,
+            intel: Vec::new(),
+        }
+    }
+
+    fn hit(value: &str) -> IntelHit {
+        IntelHit {
+            value: value.into(),
+            event_id: Some("17".into()),
+            event_uuid: Some("5d1c2a9e-3f4b-4c8d-9e0f-1a2b3c4d5e6f".into()),
+            event_info: "Glass Heron: svchost-update dropper and its C2".into(),
+            threat_level: "high".into(),
+            threat_actors: vec!["Glass Heron".into()],
+            tags: vec!["tlp:amber".into()],
+        }
+    }
+
+    fn timeline() -> Timeline {
+        let mut brute = step(
+            "2026-11-18T09:14:02+00:00",
+            "5712",
+            "authentication-failure-report",
+            &[("ip-src", "203.0.113.45")],
+        );
+        brute.rule_level = 10;
+        brute.rule_description =
+            "sshd: brute force trying to get access to the system. Authentication failed.".into();
+        brute.count = 37;
+        brute.last_seen = Some("2026-11-18T09:20:41.000000+00:00".into());
+        let mut dropped = step(
+            "2026-11-18T09:23:10+00:00",
+            "554",
+            "file C:\\Users\\Public\\svchost-update.exe",
+            &[("sha256", SHA256), ("md5", "928707c1b135e2925b40603cf0475b70")],
+        );
+        dropped.intel = vec![hit(SHA256)];
+        let login = step(
+            "2026-11-18T09:21:30+00:00",
+            "40112",
+            "authentication",
+            &[("ip-src", "203.0.113.45")],
+        );
+        Timeline {
+            incident: incident(),
+            steps: vec![brute, login, dropped],
+            related: vec![RelatedEvent {
+                id: Some("9".into()),
+                uuid: Some("7e6d5c4b-3a29-4817-9605-f4e3d2c1b0a9".into()),
+                info: "SSH scanning botnet".into(),
+                org: Some("CIRCL".into()),
+                date: Some("2026-10-02".into()),
+                shared_values: vec!["203.0.113.45".into()],
+            }],
+        }
+    }
+
+    fn empty() -> Timeline {
+        Timeline { incident: incident(), steps: Vec::new(), related: Vec::new() }
+    }
+
+    fn longest_line(text: &str) -> usize {
+        text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn text_lines_never_pass_the_width() {
+        let mut t = timeline();
+        t.steps[0].rule_description = "word ".repeat(80);
+        t.steps[1].values.push(Value { kind: "url".into(), value: "x".repeat(250) });
+        t.incident
+            .tags
+            .extend((0..30).map(|n| format!("misp-galaxy:mitre-attack-pattern=\"T{n}\"")));
+        for width in [100, 60] {
+            let text = text(&t, width);
+            assert!(longest_line(&text) <= width, "a line is over {width}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_hash_moves_whole_to_the_next_line_rather_than_being_cut() {
+        let text = text(&timeline(), 100);
+        assert!(text.lines().any(|l| l.trim() == format!("sha256 {SHA256}")), "{text}");
+        let intel = text.lines().find(|l| l.starts_with("  ! intel:")).unwrap();
+        assert!(intel.contains(SHA256), "{text}");
+    }
+
+    #[test]
+    fn a_hash_longer_than_a_line_is_cut_at_the_width() {
+        let lines = fill("    ", 6, &format!("sha256 {SHA256}"), 40);
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[1].starts_with("      ") && lines[2].starts_with("      "));
+        let joined: String = lines.concat().split_whitespace().collect();
+        assert_eq!(joined, format!("sha256{SHA256}"));
+    }
+
+    #[test]
+    fn text_shows_the_header_then_the_steps_in_order_then_related_events_and_a_summary() {
+        let text = text(&timeline(), 100);
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}:\n{text}"));
+        assert!(text.starts_with("Wazuh incident: agent 021 FIN-APP-01, 2026-11-18\n"), "{text}");
+        assert!(at("  MISP event   42") < at("  uuid         0b9f4c6e"));
+        assert!(at("  threat level high") < at("  tags         tlp:amber, wazuh:agent=\"021\""));
+        let brute = at("  2026-11-18 09:14:02 UTC  rule 5712 (level 10) sshd: brute force");
+        let login = at("  2026-11-18 09:21:30 UTC  rule 40112 (level 5)");
+        let dropped = at("! 2026-11-18 09:23:10 UTC  rule 554 (level 5)");
+        let related =
+            at("Related events (MISP correlation)\n  MISP event 9 \"SSH scanning botnet\"");
+        assert!(brute < login && login < dropped && dropped < related);
+        assert!(at("    x37, last seen 2026-11-18 09:20:41 UTC") < login);
+        assert!(at("    org CIRCL, date 2026-10-02\n    shares 203.0.113.45") > related);
+        assert!(text.ends_with("\n3 steps, 1 hit intel, 1 related event\n"), "{text}");
+    }
+
+    #[test]
+    fn a_step_that_hit_intel_is_marked_in_the_margin_and_names_the_intel() {
+        let text = text(&timeline(), 100);
+        let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('!')).collect();
+        assert_eq!(marked.len(), 1, "{text}");
+        assert!(marked[0].contains("rule 554"));
+        let expected = format!(
+            "  ! intel: sha256 {SHA256} in MISP event 17\n      \"Glass Heron: svchost-update \
+             dropper and its C2\" (high; Glass Heron; tlp:amber)"
+        );
+        assert!(text.contains(&expected), "{text}");
+        assert!(
+            text.contains("\n  2026-11-18 09:14:02 UTC"),
+            "an unmarked step starts with a space"
+        );
+    }
+
+    #[test]
+    fn times_keep_an_offset_other_than_utc() {
+        assert_eq!(show_time("2026-11-18T09:14:02+00:00"), "2026-11-18 09:14:02 UTC");
+        assert_eq!(show_time("2026-11-18T09:14:02.123456Z"), "2026-11-18 09:14:02 UTC");
+        assert_eq!(show_time("2026-11-18T10:14:02+0100"), "2026-11-18 10:14:02 +01:00");
+        assert_eq!(show_time("2026-11-18 04:14:02-05:00"), "2026-11-18 04:14:02 -05:00");
+        assert_eq!(show_time("2026-11-18T09:14:02"), "2026-11-18 09:14:02");
+        assert_eq!(show_time("yesterday"), "yesterday");
+        assert_eq!(show_time("2026-13-18T09:14:02Z"), "2026-13-18T09:14:02Z");
+    }
+
+    #[test]
+    fn times_with_offsets_read_as_the_same_instant() {
+        let utc = parse_time("2026-11-18T09:14:02Z").unwrap().epoch;
+        assert_eq!(parse_time("2026-11-18T10:14:02+01:00").unwrap().epoch, utc);
+        assert_eq!(utc, 1_794_993_242.0);
+        assert_eq!(civil_from_days(utc as i64 / 86_400), (2026, 11, 18));
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn control_characters_from_alerts_do_not_reach_the_terminal() {
+        let mut t = timeline();
+        t.steps[0].rule_description = "evil \u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}txt.exe".into();
+        let text = text(&t, 100);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
+        assert!(text.contains("evil \\u{1b}[2J\\u{1b}]0;owned\\u{7} \\u{202e}txt.exe"), "{text}");
+    }
+
+    #[test]
+    fn json_is_the_model_as_it_is() {
+        let t = timeline();
+        let parsed: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();
+        assert_eq!(parsed, serde_json::to_value(&t).unwrap());
+        assert_eq!(parsed["steps"][2]["intel"][0]["threat_actors"][0], "Glass Heron");
+        assert!(json(&t).contains("\n  \"incident\": {"), "pretty printed");
+    }
+
+    #[test]
+    fn html_escapes_every_text_from_alerts_and_misp() {
+        let mut t = timeline();
+        t.incident.info = "</title><script>alert(1)</script>".into();
+        t.incident.tags = vec!["<svg onload=alert(2)>".into()];
+        t.steps[0].rule_id = "5712\" onmouseover=\"alert(3)".into();
+        t.steps[0].rule_description = "'><img src=x onerror=alert(4)>".into();
+        t.steps[1].values[0].value = "a&b<c>\"d'e".into();
+        t.steps[2].intel[0].event_info = "<iframe src=//example.net>".into();
+        t.related[0].info = "<b>bold</b> & co".into();
+        let page = html(&t);
+        for raw in ["<script", "<img", "<iframe", "<svg onload", "<b>bold", "\" onmouseover"] {
+            assert!(!page.contains(raw), "{raw} is not escaped");
+        }
+        assert!(page.contains(
+            "<title>Wazuh incident timeline: &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>"
+        ));
+        assert!(page.contains("data-rule=\"5712&quot; onmouseover=&quot;alert(3)\""));
+        assert!(page.contains("&#39;&gt;&lt;img src=x onerror=alert(4)&gt;"));
+        assert!(page.contains("<code>a&amp;b&lt;c&gt;&quot;d&#39;e</code>"));
+        assert!(page.contains("&lt;b&gt;bold&lt;/b&gt; &amp; co"));
+    }
+
+    #[test]
+    fn html_shows_every_step_as_a_row_and_a_marker() {
+        let page = html(&timeline());
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<meta name=\"generator\" content=\"wazuh-misp\">"));
+        assert!(page.contains("<title>Wazuh incident timeline: Wazuh incident: agent 021"));
+        for (n, rule) in [(1, "5712"), (2, "40112"), (3, "554")] {
+            let row = format!("<tr id=\"step-{n}\"");
+            let row_at = page.find(&row).unwrap_or_else(|| panic!("{row}"));
+            assert!(page[row_at..].contains(&format!("data-rule=\"{rule}\"")));
+            assert!(page.contains(&format!("data-step=\"{n}\"")), "marker {n}");
+        }
+        assert!(page.contains("<tr id=\"step-1\" data-time=\"2026-11-18T09:14:02+00:00\""));
+        assert!(page.contains("<path class=\"m hit\" data-step=\"3\""), "intel is a diamond");
+        assert!(page.contains("<circle class=\"m\" data-step=\"1\""));
+        assert!(page.contains("SSH scanning botnet"));
+    }
+
+    #[test]
+    fn html_loads_nothing_from_outside() {
+        let page = html(&timeline());
+        for outside in ["<script", "<link", "src=", "@import", "url(", "http://", "https://"] {
+            assert!(!page.contains(outside), "{outside}");
+        }
+        assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+    }
+
+    #[test]
+    fn an_empty_timeline_renders_in_every_form() {
+        let t = empty();
+        let text = text(&t, 60);
+        assert!(text.contains("Steps\n  none recorded\n"), "{text}");
+        assert!(text.contains("Related events (MISP correlation)\n  none\n"), "{text}");
+        assert!(text.ends_with("\n0 steps, 0 hit intel, 0 related events\n"), "{text}");
+        let parsed: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();
+        assert_eq!(parsed["steps"], serde_json::json!([]));
+        let page = html(&t);
+        assert!(page.contains("No steps recorded"));
+        assert!(page.contains("No related events."));
+        assert!(!page.contains("id=\"step-"));
+        assert!(page.ends_with("</html>\n"));
+    }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::http::Response;
 use crate::shutdown::Shutdown;
 
-/// One way to misbehave.
+/// One way to misbehave. `Hang`, `Reset`, `Status`, `Html` and `Body`
+/// answer in MISP's place, so the request changes nothing; the others
+/// shape the reply of a request that MISP handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Read the request and never answer; the socket stays open until
@@ -37,22 +39,6 @@ pub enum Fault {
     HugeAttributes(usize),
     /// A 200 JSON reply padded to this many bytes and streamed.
     HugeBody(usize),
-}
-
-impl Fault {
-    /// Whether the request still reaches MISP (and may change its data)
-    /// before the fault shapes the reply.
-    pub fn lets_request_through(&self) -> bool {
-        matches!(
-            self,
-            Fault::Delay(_)
-                | Fault::SlowBody { .. }
-                | Fault::CloseMidBody
-                | Fault::Truncated
-                | Fault::HugeBody(_)
-                | Fault::HugeAttributes(_)
-        )
-    }
 }
 
 /// A fault and the requests it applies to.

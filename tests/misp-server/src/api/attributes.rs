@@ -207,10 +207,10 @@ fn edited_row(store: &Store, a: &Attribute) -> Value {
 
 /// `POST /attributes/restSearch`: `{"response": {"Attribute": [...]}}`.
 pub fn rest_search(call: &Call) -> Reply {
-    let Some(data) = call.data.as_ref().filter(|d| !fields::is_empty(Some(d))) else {
+    let Some(data) = call.filters() else {
         return empty_search(call);
     };
-    let data = data.get("request").unwrap_or(data);
+    let data = data.get("request").unwrap_or(&data);
     let format = fields::text(data.get("returnFormat")).unwrap_or_else(|| "json".to_owned());
     if format != "json" && format != "download" {
         // TODO: MISP's other export formats (csv, text, stix...) are not served.

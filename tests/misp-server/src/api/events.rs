@@ -136,10 +136,10 @@ fn in_range(value: Option<&Value>, low: i64, high: i64) -> bool {
 
 /// `POST /events/restSearch`: `{"response": [{"Event": {...}}, ...]}`.
 pub fn rest_search(call: &Call) -> Reply {
-    let Some(data) = call.data.as_ref().filter(|d| !fields::is_empty(Some(d))) else {
+    let Some(data) = call.filters() else {
         return empty_search(call);
     };
-    let data = data.get("request").unwrap_or(data);
+    let data = data.get("request").unwrap_or(&data);
     let store = call.store();
     let events = EventQuery::parse(&store, data).run(&store);
     let count = events.len();

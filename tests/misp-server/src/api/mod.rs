@@ -138,6 +138,21 @@ impl Call<'_> {
     pub fn arg(&self) -> Option<&str> {
         self.args.first().map(String::as_str)
     }
+
+    /// The search filters: the JSON body of a POST, or CakePHP's named
+    /// parameters (`/value:1.2.3.4/type:ip-dst`) of other requests.
+    pub fn filters(&self) -> Option<Value> {
+        if self.request.method == "POST" {
+            return self.data.clone().filter(|d| !crate::fields::is_empty(Some(d)));
+        }
+        let named: serde_json::Map<String, Value> = self
+            .args
+            .iter()
+            .filter_map(|arg| arg.split_once(':'))
+            .map(|(key, value)| (key.to_owned(), json!(value)))
+            .collect();
+        (!named.is_empty()).then_some(Value::Object(named))
+    }
 }
 
 struct Route {

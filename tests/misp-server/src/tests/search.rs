@@ -156,6 +156,14 @@ fn limit_and_page_split_the_results() {
 }
 
 #[test]
+fn a_get_search_takes_named_parameters_from_the_path() {
+    let server = integers();
+    let reply = get(&server, "/attributes/restSearch/value:203.0.113.66");
+    assert_eq!(reply.json()["response"]["Attribute"][0]["value"], json!("203.0.113.66|4444"));
+    assert_eq!(get(&server, "/attributes/restSearch").status, 400);
+}
+
+#[test]
 fn a_search_without_filters_is_a_400() {
     let server = integers();
     let raw = format!(
