@@ -93,7 +93,7 @@ pub struct Cli {
     pub rest: Vec<String>,
 
     /// Print the datagrams, one per line, instead of sending them to Wazuh.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub stdout: bool,
 
     /// Read options from FILE (JSON, as in ossec.conf's <options>);
@@ -102,11 +102,11 @@ pub struct Cli {
     pub options: Option<PathBuf>,
 
     /// Look IoCs up in a MISP-format feed folder instead of a MISP server.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub feed: Option<PathBuf>,
 
     /// The Wazuh queue socket [default: /var/ossec/queue/sockets/queue].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
 
     /// Log file, `-` for standard error
@@ -183,9 +183,17 @@ pub struct ReplayArgs {
     /// JSON lines of alerts, as /var/ossec/logs/alerts/alerts.json.
     #[arg(value_name = "ALERTS_FILE")]
     pub file: PathBuf,
-    /// Print the datagrams instead of sending them to Wazuh.
-    #[arg(long)]
-    pub stdout: bool,
+    /// Only alerts of this rule level and above, as the block's <level>.
+    #[arg(long, value_name = "N")]
+    pub level: Option<u64>,
+    /// Only alerts in one of these rule groups (comma-separated, exact
+    /// names), as the block's <group>.
+    #[arg(long, value_name = "GROUPS", value_delimiter = ',')]
+    pub group: Vec<String>,
+    /// Only alerts of these rule ids (comma-separated), as the block's
+    /// <rule_id>.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub rule_id: Vec<String>,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub quiet: bool,

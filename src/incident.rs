@@ -35,6 +35,8 @@ pub const CONNECTION_TEMPLATE: &str = "af16764b-f8e5-4603-9de1-de34d272f80b";
 pub const DOMAIN_IP_TEMPLATE: &str = "43b3b146-77eb-4931-b4cc-b66c60f28734";
 /// The `authentication-failure-report` template.
 pub const AUTH_FAILURE_TEMPLATE: &str = "9b39afe0-9809-4fe0-8a0b-4cec2b140dd2";
+/// The `ip-port` template.
+pub const IP_PORT_TEMPLATE: &str = "9f8cea74-16fe-4968-a2b4-026676949ac6";
 
 /// Which alerts are recorded, and how.
 #[derive(Debug, Clone)]
@@ -147,6 +149,8 @@ pub struct Plan {
     pub seen: String,
     /// The alert time in seconds since the epoch, for sightings.
     pub epoch: i64,
+    /// The alert's rule id, named in the sighting of a repeat.
+    pub rule_id: String,
 }
 
 impl Plan {
@@ -219,7 +223,22 @@ pub fn plan(
         "analysis": 1,
         "Tag": tags,
     });
-    Ok(Plan { event_uuid, event, threat_level: level, observation, seen, epoch: time.timestamp() })
+    Ok(Plan {
+        event_uuid,
+        event,
+        threat_level: level,
+        observation,
+        seen,
+        epoch: time.timestamp(),
+        rule_id: alert.rule_id(),
+    })
+}
+
+/// The source of the sighting that counts a repeat of an observation:
+/// the timeline counts these, and not the sightings that matched intel
+/// adds to every attribute with the value.
+pub fn repeat_source(source: &str, rule_id: &str) -> String {
+    format!("{source}, repeat of rule {rule_id}")
 }
 
 /// The machine tag naming the agent of an incident.
@@ -251,24 +270,23 @@ fn comment(alert: &Alert) -> String {
     )
 }
 
-/// Picks the observation for an alert: the first template that fits its
-/// IoCs and fields, else plain attributes.
+/// Picks the observation for an alert: the first template that holds all
+/// of its IoCs, else plain attributes, so that one request records
+/// everything the alert carried.
 fn observe(alert: &Alert, iocs: &[Ioc], event_uuid: &str, seen: &str) -> Observation {
     let note = comment(alert);
     let builder = ObjectBuilder { alert, event_uuid, seen, comment: &note };
-    if let Some(object) = builder.file(iocs) {
-        return object;
-    }
-    if let Some(object) = builder.auth_failure(iocs) {
-        return object;
-    }
-    if let Some(object) = builder.dns(iocs) {
-        return object;
-    }
-    if let Some(object) = builder.connection(iocs) {
-        return object;
-    }
-    builder.attributes(iocs)
+    let templates = [
+        ObjectBuilder::file,
+        ObjectBuilder::auth_failure,
+        ObjectBuilder::dns,
+        ObjectBuilder::connection,
+        ObjectBuilder::ip_port,
+    ];
+    templates
+        .iter()
+        .find_map(|build| build(&builder, iocs))
+        .unwrap_or_else(|| builder.attributes(iocs))
 }
 
 struct ObjectBuilder<'a> {
@@ -294,24 +312,43 @@ fn attribute_type(ioc: &Ioc) -> &'static str {
     }
 }
 
-impl ObjectBuilder<'_> {
-    fn rule(&self) -> String {
-        self.alert.rule_id()
+/// One attribute of an object: relation, MISP type, value.
+type Part = (&'static str, &'static str, String);
+
+/// An object under construction: its parts, and how many of the alert's
+/// IoCs they hold. It stands for the alert only when it holds them all.
+#[derive(Default)]
+struct Parts {
+    parts: Vec<Part>,
+    iocs: Vec<String>,
+}
+
+impl Parts {
+    /// Adds an IoC of the alert.
+    fn ioc(&mut self, relation: &'static str, kind: &'static str, ioc: &Ioc) {
+        self.parts.push((relation, kind, ioc.value.clone()));
+        self.iocs.push(ioc.value.clone());
     }
 
-    /// An object of `template`, its uuid derived from the rule and the
-    /// values, with `(relation, type, value)` attributes.
-    fn object(
-        &self,
-        template: &'static str,
-        name: &str,
-        category: &str,
-        parts: &[(&str, &str, String)],
-    ) -> Observation {
-        let key: Vec<String> = parts.iter().map(|(r, _, v)| format!("{r}={v}")).collect();
-        let uuid =
-            child_uuid(self.event_uuid, &format!("{}|{name}|{}", self.rule(), key.join("|")));
+    /// Adds context that is no IoC (a file name, a port, a user).
+    fn detail(&mut self, relation: &'static str, kind: &'static str, value: String) {
+        self.parts.push((relation, kind, value));
+    }
+
+    fn holds_all(&self, iocs: &[Ioc]) -> bool {
+        !self.iocs.is_empty() && self.iocs.len() == iocs.len()
+    }
+}
+
+impl ObjectBuilder<'_> {
+    /// An object of `template`. Its uuid is derived from the rule and the
+    /// IoC values only, so a repeat with other details (another user name,
+    /// another source port) is recognised as the same observation.
+    fn object(&self, template: &'static str, name: &str, parts: Parts) -> Observation {
+        let key = format!("{}|{name}|{}", self.alert.rule_id(), parts.iocs.join("|"));
+        let uuid = child_uuid(self.event_uuid, &key);
         let attributes: Vec<Value> = parts
+            .parts
             .iter()
             .map(|(relation, kind, value)| {
                 json!({
@@ -325,10 +362,11 @@ impl ObjectBuilder<'_> {
                 })
             })
             .collect();
+        let attributes = self.with_attack_tags(attributes);
         let object = json!({
             "uuid": uuid,
             "name": name,
-            "meta-category": category,
+            "meta-category": if name == "file" { "file" } else { "network" },
             "template_uuid": template,
             "distribution": 5,
             "first_seen": self.seen,
@@ -339,18 +377,17 @@ impl ObjectBuilder<'_> {
     }
 
     fn file(&self, iocs: &[Ioc]) -> Option<Observation> {
-        let hashes: Vec<&Ioc> = iocs.iter().filter(|i| i.kind.kind() == "hash").collect();
-        let first = hashes.first()?;
-        let mut parts = Vec::new();
+        let first = iocs.first().filter(|i| i.kind.kind() == "hash")?;
+        let mut parts = Parts::default();
         if let Some(path) = &first.file {
             let name = path.rsplit(['\\', '/']).next().unwrap_or(path);
-            parts.push(("filename", "filename", name.to_string()));
-            parts.push(("fullpath", "text", path.clone()));
+            parts.detail("filename", "filename", name.to_string());
+            parts.detail("fullpath", "text", path.clone());
         }
-        for ioc in hashes {
-            parts.push((ioc.kind.name(), ioc.kind.name(), ioc.value.clone()));
+        for ioc in iocs.iter().filter(|i| i.kind.kind() == "hash") {
+            parts.ioc(ioc.kind.name(), ioc.kind.name(), ioc);
         }
-        Some(self.object(FILE_TEMPLATE, "file", "file", &parts))
+        parts.holds_all(iocs).then(|| self.object(FILE_TEMPLATE, "file", parts))
     }
 
     fn auth_failure(&self, iocs: &[Ioc]) -> Option<Observation> {
@@ -364,7 +401,19 @@ impl ObjectBuilder<'_> {
         if !groups.iter().any(|g| FAILURE_GROUPS.contains(&g.as_str())) {
             return None;
         }
-        let source = iocs.iter().find(|i| i.kind == IocType::Ip && is_source(i))?;
+        let mut parts = Parts::default();
+        parts.ioc("ip-src", "ip-src", iocs.iter().find(|i| i.kind == IocType::Ip && is_source(i))?);
+        if let Some(target) = iocs.iter().find(|i| i.kind == IocType::Ip && !is_source(i)) {
+            parts.ioc("ip-dst", "ip-dst", target);
+        }
+        let user = ["data.srcuser", "data.dstuser", "data.win.eventdata.targetUserName"]
+            .iter()
+            .find_map(|f| self.alert.text(f).filter(|u| !u.is_empty()));
+        if let Some(user) = user {
+            parts.detail("username", "text", user);
+        }
+        let total = self.alert.text("rule.frequency").unwrap_or_else(|| "1".to_string());
+        parts.detail("total", "counter", total);
         let kind = if groups.iter().any(|g| g == "sshd") {
             "ssh".to_string()
         } else if groups.iter().any(|g| g == "windows") {
@@ -372,39 +421,34 @@ impl ObjectBuilder<'_> {
         } else {
             self.alert.text("decoder.name").unwrap_or_else(|| "login".to_string())
         };
-        let total = self.alert.text("rule.frequency").unwrap_or_else(|| "1".to_string());
-        let mut parts = vec![("ip-src", "ip-src", source.value.clone())];
-        let user = ["data.srcuser", "data.dstuser", "data.win.eventdata.targetUserName"]
-            .iter()
-            .find_map(|f| self.alert.text(f).filter(|u| !u.is_empty()));
-        if let Some(user) = user {
-            parts.push(("username", "text", user));
-        }
-        parts.push(("total", "counter", total));
-        parts.push(("type", "text", kind));
-        Some(self.object(AUTH_FAILURE_TEMPLATE, "authentication-failure-report", "network", &parts))
+        parts.detail("type", "text", kind);
+        parts
+            .holds_all(iocs)
+            .then(|| self.object(AUTH_FAILURE_TEMPLATE, "authentication-failure-report", parts))
     }
 
     fn dns(&self, iocs: &[Ioc]) -> Option<Observation> {
         const QUERY_FIELDS: [&str; 3] =
             ["data.win.eventdata.queryName", "data.dns.rrname", "data.query"];
         let query = iocs.iter().find(|i| QUERY_FIELDS.contains(&i.field.as_str()))?;
-        let mut parts = vec![("domain", "domain", query.value.clone())];
+        let mut parts = Parts::default();
+        parts.ioc("domain", "domain", query);
         for ioc in iocs.iter().filter(|i| i.field == "data.win.eventdata.queryResults") {
-            let relation = if ioc.kind == IocType::Ip { "ip" } else { "domain" };
-            let kind = if ioc.kind == IocType::Ip { "ip-dst" } else { "domain" };
-            parts.push((relation, kind, ioc.value.clone()));
+            match ioc.kind {
+                IocType::Ip => parts.ioc("ip", "ip-dst", ioc),
+                _ => parts.ioc("domain", "domain", ioc),
+            }
         }
-        Some(self.object(DOMAIN_IP_TEMPLATE, "domain-ip", "network", &parts))
+        parts.holds_all(iocs).then(|| self.object(DOMAIN_IP_TEMPLATE, "domain-ip", parts))
     }
 
     fn connection(&self, iocs: &[Ioc]) -> Option<Observation> {
         let destination = iocs.iter().find(|i| i.kind == IocType::Ip && !is_source(i))?;
-        let mut parts = Vec::new();
+        let mut parts = Parts::default();
         if let Some(source) = iocs.iter().find(|i| i.kind == IocType::Ip && is_source(i)) {
-            parts.push(("ip-src", "ip-src", source.value.clone()));
+            parts.ioc("ip-src", "ip-src", source);
         }
-        parts.push(("ip-dst", "ip-dst", destination.value.clone()));
+        parts.ioc("ip-dst", "ip-dst", destination);
         let port = [
             "data.win.eventdata.destinationPort",
             "data.dest_port",
@@ -415,19 +459,34 @@ impl ObjectBuilder<'_> {
         .find_map(|f| self.alert.text(f))
         .filter(|p| p.parse::<u16>().is_ok());
         if let Some(port) = port {
-            parts.push(("dst-port", "port", port));
+            parts.detail("dst-port", "port", port);
         }
         if let Some(host) = iocs.iter().find(|i| i.kind == IocType::Domain) {
-            parts.push(("hostname-dst", "hostname", host.value.clone()));
+            parts.ioc("hostname-dst", "hostname", host);
         }
         let protocol = ["data.win.eventdata.protocol", "data.proto", "data.protocol"]
             .iter()
             .find_map(|f| self.alert.text(f))
             .filter(|p| p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()));
         if let Some(protocol) = protocol {
-            parts.push(("layer4-protocol", "text", protocol.to_ascii_uppercase()));
+            parts.detail("layer4-protocol", "text", protocol.to_ascii_uppercase());
         }
-        Some(self.object(CONNECTION_TEMPLATE, "network-connection", "network", &parts))
+        parts.holds_all(iocs).then(|| self.object(CONNECTION_TEMPLATE, "network-connection", parts))
+    }
+
+    /// Addresses and host names seen together in some time frame: logins,
+    /// web requests, IDS alerts that no more specific template fits.
+    fn ip_port(&self, iocs: &[Ioc]) -> Option<Observation> {
+        let mut parts = Parts::default();
+        for ioc in iocs {
+            match ioc.kind {
+                IocType::Ip if is_source(ioc) => parts.ioc("ip-src", "ip-src", ioc),
+                IocType::Ip => parts.ioc("ip-dst", "ip-dst", ioc),
+                IocType::Domain => parts.ioc("domain", "domain", ioc),
+                _ => return None,
+            }
+        }
+        parts.holds_all(iocs).then(|| self.object(IP_PORT_TEMPLATE, "ip-port", parts))
     }
 
     fn attributes(&self, iocs: &[Ioc]) -> Observation {
@@ -435,7 +494,7 @@ impl ObjectBuilder<'_> {
             .iter()
             .map(|ioc| {
                 let kind = attribute_type(ioc);
-                let name = format!("{}|{kind}|{}", self.rule(), ioc.value);
+                let name = format!("{}|{kind}|{}", self.alert.rule_id(), ioc.value);
                 json!({
                     "uuid": child_uuid(self.event_uuid, &name),
                     "type": kind,
@@ -447,7 +506,20 @@ impl ObjectBuilder<'_> {
                 })
             })
             .collect();
-        Observation::Attributes(list)
+        Observation::Attributes(self.with_attack_tags(list))
+    }
+
+    /// Puts the ATT&CK galaxy tags of the alert's rule on the first
+    /// attribute: the incident event carries those of its first alert, and
+    /// each later alert's techniques stay with its own observation, so no
+    /// request is spent on tagging the event.
+    fn with_attack_tags(&self, mut attributes: Vec<Value>) -> Vec<Value> {
+        let tags: Vec<Value> =
+            attack_tags(self.alert).into_iter().map(|t| json!({"name": t})).collect();
+        if let (Some(first), false) = (attributes.first_mut(), tags.is_empty()) {
+            first["Tag"] = json!(tags);
+        }
+        attributes
     }
 }
 
@@ -566,6 +638,32 @@ mod tests {
         assert!(settings.admits(&a, &found, false));
         settings.enabled = false;
         assert!(!settings.admits(&a, &found, true));
+    }
+
+    #[test]
+    fn a_login_from_an_address_becomes_an_ip_port_object() {
+        let login = BRUTE.replace(
+            r#""groups":["syslog","sshd","authentication_failures"]"#,
+            r#""groups":["syslog","attacks"]"#,
+        );
+        let (a, found) = alert(&login);
+        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let Observation::Object { template, .. } = &plan.observation else { panic!("no object") };
+        assert_eq!(*template, IP_PORT_TEMPLATE);
+    }
+
+    #[test]
+    fn iocs_that_no_template_holds_together_become_plain_attributes() {
+        let mixed = BRUTE.replace(
+            r#""srcuser":"admin""#,
+            r#""srcuser":"admin","url":"http://dl.example.org/x.sh""#,
+        );
+        let (a, found) = alert(&mixed);
+        assert_eq!(found.iocs.len(), 3);
+        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let Observation::Attributes(list) = &plan.observation else { panic!("an object") };
+        let types: Vec<&str> = list.iter().map(|a| a["type"].as_str().unwrap()).collect();
+        assert_eq!(types, vec!["ip-src", "url", "domain"]);
     }
 
     #[test]

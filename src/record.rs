@@ -10,7 +10,7 @@ use log::debug;
 use serde_json::{json, Value};
 
 use crate::budget::Deadline;
-use crate::incident::{Observation, Plan};
+use crate::incident::{self, Observation, Plan};
 use crate::misp::{ErrorKind, MispClient, MispError};
 
 /// What recording did.
@@ -143,8 +143,18 @@ fn sight_repeat(
     let Some(uuid) = plan.observation.first_attribute_uuid() else {
         return Ok(Recorded::Repeat);
     };
+    let source = incident::repeat_source(source, &plan.rule_id);
     let body = json!({"uuid": uuid, "source": source, "type": "0", "timestamp": plan.epoch});
-    client.post("/sightings/add", &body, deadline)?;
+    let reply = client.post("/sightings/add", &body, deadline)?;
+    // MISP answers 200 with a message when no attribute has the uuid: the
+    // earlier observation was plain attributes of another rule.
+    let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+    if reply.get("Sighting").is_none() {
+        debug!(
+            "repeat not sighted: {}",
+            reply["message"].as_str().unwrap_or("no sighting in the reply")
+        );
+    }
     Ok(Recorded::Repeat)
 }
 

@@ -25,6 +25,8 @@ pub struct Summary {
     pub alerts: usize,
     /// Lines that were not alerts.
     pub invalid: usize,
+    /// Alerts the integration block's filters would not have passed.
+    pub filtered: usize,
     /// Alerts skipped: results of integrations, or without IoCs.
     pub skipped: usize,
     /// Alerts with at least one IoC that matched.
@@ -56,9 +58,7 @@ impl Summary {
 /// cannot be delivered; a bad line or a failed lookup is counted.
 pub fn replay(cli: &Cli, args: &ReplayArgs) -> Result<Outcome> {
     let options = Options::read(cli)?;
-    let mut cli = cli.clone();
-    cli.stdout |= args.stdout;
-    let config = Config::build_for(&cli, &options, args.file.clone())?;
+    let config = Config::build_for(cli, &options, args.file.clone())?;
     config.warnings.iter().for_each(|w| warn!("{w}"));
     let lines = read_lines(&args.file)?;
     let bar = progress(lines.len(), args.quiet);
@@ -78,6 +78,10 @@ pub fn replay(cli: &Cli, args: &ReplayArgs) -> Result<Outcome> {
                 continue;
             }
         };
+        if !passes_filters(args, &alert) {
+            summary.filtered += 1;
+            continue;
+        }
         let report = run::handle(&config, &alert, &Deadline::after(config.budget))?;
         summary.add(&report);
     }
@@ -86,6 +90,16 @@ pub fn replay(cli: &Cli, args: &ReplayArgs) -> Result<Outcome> {
     eprintln!("{line}");
     info!("{line}");
     Ok(if summary.failed > 0 || summary.invalid > 0 { Outcome::MispFailed } else { Outcome::Done })
+}
+
+/// The filters of an `<integration>` block, all of which must pass, as
+/// integratord applies them.
+fn passes_filters(args: &ReplayArgs, alert: &Alert) -> bool {
+    let level = args.level.is_none_or(|min| alert.rule_level() >= min);
+    let groups =
+        args.group.is_empty() || alert.rule_groups().iter().any(|g| args.group.contains(g));
+    let rule = args.rule_id.is_empty() || args.rule_id.contains(&alert.rule_id());
+    level && groups && rule
 }
 
 fn read_lines(path: &std::path::Path) -> Result<Vec<String>> {
@@ -116,9 +130,18 @@ pub fn summary_line(s: &Summary, seconds: f64) -> String {
     let rate = if seconds > 0.0 { s.alerts as f64 / seconds } else { 0.0 };
     let per_alert = if s.alerts > 0 { s.requests as f64 / s.alerts as f64 } else { 0.0 };
     format!(
-        "replayed {} alerts in {seconds:.2} s ({rate:.1} alerts/s): {} matched ({} datagrams), \
-         {} recorded, {} skipped, {} failed, {} invalid; {} MISP requests ({per_alert:.2} per alert)",
-        s.alerts, s.matched, s.datagrams, s.recorded, s.skipped, s.failed, s.invalid, s.requests
+        "replayed {} alerts in {seconds:.2} s ({rate:.1} alerts/s): {} filtered out, {} matched \
+         ({} datagrams), {} recorded, {} skipped, {} failed, {} invalid; {} MISP requests \
+         ({per_alert:.2} per alert)",
+        s.alerts,
+        s.filtered,
+        s.matched,
+        s.datagrams,
+        s.recorded,
+        s.skipped,
+        s.failed,
+        s.invalid,
+        s.requests
     )
 }
 
@@ -138,8 +161,8 @@ mod tests {
         };
         assert_eq!(
             summary_line(&s, 2.0),
-            "replayed 10 alerts in 2.00 s (5.0 alerts/s): 4 matched (6 datagrams), 5 recorded, \
-             0 skipped, 0 failed, 0 invalid; 25 MISP requests (2.50 per alert)"
+            "replayed 10 alerts in 2.00 s (5.0 alerts/s): 0 filtered out, 4 matched (6 datagrams), \
+             5 recorded, 0 skipped, 0 failed, 0 invalid; 25 MISP requests (2.50 per alert)"
         );
     }
 }

@@ -131,7 +131,8 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     }
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
-    deliver(&config.output, &datagrams).with_context(|| format!("{head} answer not delivered"))?;
+    deliver(&config.output, &datagrams, deadline)
+        .with_context(|| format!("{head} answer not delivered"))?;
     let report = Report {
         iocs: found.iocs.len(),
         requests: source.requests(),
@@ -300,8 +301,12 @@ fn ioc_list(found: &Found) -> String {
     items.join(",")
 }
 
+/// The least time given to delivering the answer, even when the lookup
+/// spent the whole budget: the answer is what the run is for.
+const MIN_SEND_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Sends the datagrams to the socket, or prints them one per line.
-fn deliver(output: &Output, datagrams: &[String]) -> Result<()> {
+fn deliver(output: &Output, datagrams: &[String], deadline: &Deadline) -> Result<()> {
     match output {
         Output::Stdout => {
             let mut out = std::io::stdout().lock();
@@ -310,13 +315,19 @@ fn deliver(output: &Output, datagrams: &[String]) -> Result<()> {
             }
             out.flush().context("writing to standard output")
         }
-        Output::Socket(path) => QueueSocket::new(path).send(datagrams).map_err(|err| {
-            let outcome = match err {
-                SocketError::Missing(..) => Outcome::SocketMissing,
-                SocketError::Refused(_) => Outcome::SocketRefused,
-                SocketError::TooLong(_) => Outcome::DatagramTooLong,
-            };
-            fail(outcome, err)
-        }),
+        Output::Socket(path) => {
+            let timeout = deadline.remaining().max(MIN_SEND_TIME);
+            QueueSocket::new(path).send(datagrams, timeout).map_err(socket_failure)
+        }
     }
+}
+
+/// A socket error tagged with its exit code.
+fn socket_failure(err: SocketError) -> anyhow::Error {
+    let outcome = match err {
+        SocketError::Missing(..) => Outcome::SocketMissing,
+        SocketError::Refused(_) | SocketError::Full(_) => Outcome::SocketRefused,
+        SocketError::TooLong(_) => Outcome::DatagramTooLong,
+    };
+    fail(outcome, err)
 }

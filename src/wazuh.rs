@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -109,6 +110,8 @@ pub enum SocketError {
     Refused(PathBuf),
     /// The datagram is longer than the socket takes.
     TooLong(usize),
+    /// analysisd's queue stayed full for the whole send timeout.
+    Full(PathBuf),
 }
 
 impl fmt::Display for SocketError {
@@ -131,6 +134,12 @@ impl fmt::Display for SocketError {
             SocketError::TooLong(len) => {
                 write!(f, "datagram of {len} bytes is too long for the Wazuh queue socket")
             }
+            SocketError::Full(path) => write!(
+                f,
+                "Wazuh queue socket {}: still full after the send timeout \
+                 (wazuh-analysisd is not keeping up)",
+                path.display()
+            ),
         }
     }
 }
@@ -149,14 +158,17 @@ impl QueueSocket {
         QueueSocket { path: path.to_path_buf() }
     }
 
-    /// Sends each datagram in order, one `send_to` each. Stops at the first
-    /// failure; the error says which kind it was.
-    pub fn send(&self, datagrams: &[String]) -> Result<(), SocketError> {
+    /// Sends each datagram in order, one `send_to` each, waiting at most
+    /// `timeout` for room in a full queue. Stops at the first failure; the
+    /// error says which kind it was.
+    pub fn send(&self, datagrams: &[String], timeout: Duration) -> Result<(), SocketError> {
         if datagrams.is_empty() {
             return Ok(());
         }
-        let socket =
-            UnixDatagram::unbound().map_err(|e| SocketError::Missing(self.path.clone(), e))?;
+        let missing = |e| SocketError::Missing(self.path.clone(), e);
+        let socket = UnixDatagram::unbound().map_err(missing)?;
+        let timeout = timeout.max(Duration::from_millis(1));
+        socket.set_write_timeout(Some(timeout)).map_err(missing)?;
         for datagram in datagrams {
             socket
                 .send_to(datagram.as_bytes(), &self.path)
@@ -170,6 +182,9 @@ impl QueueSocket {
         const MESSAGE_TOO_LONG: i32 = 90;
         match err.kind() {
             io::ErrorKind::ConnectionRefused => SocketError::Refused(self.path.clone()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                SocketError::Full(self.path.clone())
+            }
             _ if err.raw_os_error() == Some(MESSAGE_TOO_LONG) => SocketError::TooLong(len),
             _ => SocketError::Missing(self.path.clone(), err),
         }
@@ -213,9 +228,19 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_nobody_reads_is_full_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue");
+        let _listener = UnixDatagram::bind(&path).unwrap();
+        let many: Vec<String> = (0..2000).map(|i| format!("1:misp:{{\"n\":{i}}}")).collect();
+        let err = QueueSocket::new(&path).send(&many, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, SocketError::Full(_)), "{err}");
+    }
+
+    #[test]
     fn a_missing_socket_is_reported_as_missing() {
         let socket = QueueSocket::new(Path::new("/nonexistent/queue"));
-        let err = socket.send(&["1:misp:{}".to_string()]).unwrap_err();
+        let err = socket.send(&["1:misp:{}".to_string()], Duration::from_secs(1)).unwrap_err();
         assert!(matches!(err, SocketError::Missing(..)), "{err}");
     }
 }

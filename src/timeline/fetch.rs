@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
+use chrono::{TimeZone, Utc};
 use serde_json::{json, Value as Json};
 
 use super::model::{Incident, IntelHit, RelatedEvent, Step, Timeline, Value};
@@ -120,8 +121,8 @@ fn object_step(object: &Json, agent: &str) -> Option<Step> {
         .or_else(|| attributes.first().and_then(|a| text(a, "first_seen")))?;
     let values: Vec<Value> = attributes.iter().filter_map(|a| value_of(a)).collect();
     let name = text(object, "name").unwrap_or_else(|| "object".to_string());
-    let sightings = attributes.first().map_or(0, |a| list(a, "Sighting").count());
-    Some(step(origin, time, sightings, agent, describe(&name, &values), values))
+    let repeats = attributes.first().map_or_else(Vec::new, |a| repeats(a, &origin.rule_id));
+    Some(step(origin, time, &repeats, agent, describe(&name, &values), values))
 }
 
 /// Plain attributes of one alert share its comment and first_seen: they
@@ -140,24 +141,39 @@ fn attribute_steps(event: &Json, agent: &str) -> Vec<Step> {
         .filter_map(|((time, _), attributes)| {
             let origin = parse_origin(&text(attributes[0], "comment")?)?;
             let values: Vec<Value> = attributes.iter().filter_map(|a| value_of(a)).collect();
-            let sightings = list(attributes[0], "Sighting").count();
+            let repeats = repeats(attributes[0], &origin.rule_id);
             let observation = describe("attributes", &values);
-            Some(step(origin, time, sightings, agent, observation, values))
+            Some(step(origin, time, &repeats, agent, observation, values))
         })
         .collect()
+}
+
+/// The times (seconds since the epoch) of the sightings that count
+/// repeats of `rule_id`'s observation, oldest first.
+fn repeats(attribute: &Json, rule_id: &str) -> Vec<i64> {
+    let marker = format!("repeat of rule {rule_id}");
+    let mut times: Vec<i64> = list(attribute, "Sighting")
+        .filter(|s| text(s, "source").is_some_and(|source| source.ends_with(&marker)))
+        .filter_map(|s| text(s, "date_sighting").and_then(|t| t.parse().ok()))
+        .collect();
+    times.sort_unstable();
+    times
 }
 
 fn step(
     origin: Origin,
     time: String,
-    sightings: usize,
+    repeats: &[i64],
     agent: &str,
     observation: String,
     values: Vec<Value>,
 ) -> Step {
     Step {
         time,
-        last_seen: None,
+        last_seen: repeats
+            .last()
+            .and_then(|t| Utc.timestamp_opt(*t, 0).single())
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()),
         agent: agent.to_string(),
         rule_id: origin.rule_id,
         rule_level: origin.rule_level,
@@ -165,7 +181,7 @@ fn step(
         alert_id: origin.alert_id,
         observation,
         values,
-        count: 1 + sightings as u64,
+        count: 1 + repeats.len() as u64,
         intel: Vec::new(),
     }
 }
@@ -343,7 +359,11 @@ mod tests {
                  "Attribute": [{"type": "filename", "value": "svchost-update.exe"}, {"type": "sha256", "value": "ab"}]},
                 {"name": "authentication-failure-report", "first_seen": "2026-11-18T09:02:10.000000+00:00",
                  "comment": "Wazuh alert 1, rule 5712 (level 10): sshd: brute force",
-                 "Attribute": [{"type": "ip-src", "value": "203.0.113.45", "Sighting": [{}, {}]}]}
+                 "Attribute": [{"type": "ip-src", "value": "203.0.113.45", "Sighting": [
+                     {"source": "Wazuh m agent 021 FIN-APP-01, repeat of rule 5712", "date_sighting": "1795424600"},
+                     {"source": "Wazuh m agent 021 FIN-APP-01", "date_sighting": "1795424650"},
+                     {"source": "Wazuh m agent 021 FIN-APP-01, repeat of rule 5712", "date_sighting": "1795424700"}
+                 ]}]}
             ],
             "Attribute": [
                 {"type": "ip-src", "value": "203.0.113.45", "first_seen": "2026-11-18T09:10:00.000000+00:00",
@@ -355,6 +375,10 @@ mod tests {
         let order: Vec<&str> = timeline.steps.iter().map(|s| s.rule_id.as_str()).collect();
         assert_eq!(order, vec!["5712", "40112", "554"]);
         assert_eq!(timeline.steps[0].count, 3);
+        assert_eq!(
+            timeline.steps[0].last_seen.as_deref(),
+            Some("2026-11-23T09:05:00.000000+00:00")
+        );
         assert_eq!(
             timeline.steps[0].observation,
             "authentication-failure-report from 203.0.113.45"

@@ -10,8 +10,8 @@
 
 use super::model::{IntelHit, RelatedEvent, Step, Timeline};
 use super::render::{
-    civil_from_days, intel_details, intel_source, is_invisible, parse_time, plural, related_facts,
-    rule_words, show_time, summary, value_kind, Moment,
+    civil_from_days, hits_by_event, intel_details, intel_source, is_invisible, parse_time, plural,
+    related_facts, rule_words, show_time, summary, tag_label, value_kind, Moment,
 };
 
 /// The drawing's width in SVG units; it scales to the page.
@@ -34,31 +34,14 @@ const ROW_H: f64 = 16.0;
 const MAX_ROWS: usize = 4;
 /// The width of one character of a label, as drawn at 11 px.
 const CHAR_W: f64 = 6.8;
+/// The widest group of markers that one label names.
+const GROUP_SPAN: f64 = 32.0;
 /// Rule ids a label names before it counts the rest.
 const LABEL_RULES: usize = 2;
 /// Tick intervals to choose from, in seconds.
-const TICKS: [f64; 21] = [
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    15.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    10_800.0,
-    21_600.0,
-    43_200.0,
-    86_400.0,
-    172_800.0,
-    604_800.0,
-    2_592_000.0,
+const TICKS: [u32; 21] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+    172_800, 604_800, 2_592_000,
 ];
 /// Most ticks on the axis.
 const MAX_TICKS: f64 = 12.0;
@@ -69,14 +52,9 @@ const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src dat
 /// The page for `t`.
 pub(super) fn page(t: &Timeline) -> String {
     let title = format!("Wazuh incident timeline: {}", t.incident.info);
-    let body = [
-        header(t),
-        timeline_section(&t.steps),
-        steps_section(&t.steps),
-        related_section(t),
-        footer(t),
-    ]
-    .concat();
+    let body =
+        [header(t), timeline_section(&t.steps), steps_section(t), related_section(t), footer(t)]
+            .concat();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{POLICY}\">\n\
@@ -143,7 +121,7 @@ fn stats(t: &Timeline) -> String {
     let hits = t.steps.iter().filter(|s| !s.intel.is_empty()).count();
     let mut out = String::from("<div class=\"stats\">");
     out.push_str(&stat("", t.steps.len(), if t.steps.len() == 1 { "step" } else { "steps" }));
-    out.push_str(&stat(" hit", hits, "hit known intel"));
+    out.push_str(&stat(if hits > 0 { " hit" } else { "" }, hits, "hit known intel"));
     out.push_str(&stat("", t.related.len(), "related by MISP"));
     if let Some((first, last)) = span(&t.steps) {
         out.push_str(&format!(
@@ -185,7 +163,10 @@ fn duration(seconds: f64) -> String {
 /// Tags as chips, coloured for TLP, threat actors and ATT&CK.
 fn tags(tags: &[String]) -> String {
     tags.iter()
-        .map(|t| format!("<span class=\"tag {}\">{}</span>", tag_class(t), escape(t)))
+        .map(|t| {
+            let (class, full, short) = (tag_class(t), escape(t), escape(&tag_label(t)));
+            format!("<span class=\"tag {class}\" title=\"{full}\">{short}</span>")
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -226,30 +207,37 @@ fn level_class(level: u64) -> &'static str {
 
 /// The time axis: legend, drawing and caption.
 fn timeline_section(steps: &[Step]) -> String {
+    if steps.is_empty() {
+        return format!(
+            "<section class=\"timeline\">\n<h2>Timeline</h2>\n{}</section>\n",
+            chart(steps)
+        );
+    }
     format!(
-        "<section class=\"timeline\">\n<h2>Timeline</h2>\n{LEGEND}\n{}<p class=\"caption\">{}</p>\n\
-         </section>\n",
+        "<section class=\"timeline\">\n<h2>Timeline</h2>\n{LEGEND}\n\
+         <div class=\"scroll\">{}</div>\n\
+         <p class=\"caption\">{}</p>\n</section>\n",
         chart(steps),
         escape(&caption(steps))
     )
 }
 
 /// What the legend says the shapes mean.
-const LEGEND: &str = "<ul class=\"legend\">\
-<li><svg width=\"14\" height=\"14\" viewBox=\"0 0 14 14\"><circle class=\"m\" cx=\"7\" cy=\"7\" r=\"5.5\"/></svg>step</li>\
-<li><svg width=\"16\" height=\"16\" viewBox=\"0 0 16 16\"><path class=\"m hit\" d=\"M8 1 L15 8 L8 15 L1 8 Z\"/></svg>step that hit known intel</li>\
-<li><svg width=\"28\" height=\"14\" viewBox=\"0 0 28 14\"><line class=\"bar\" x1=\"4\" y1=\"7\" x2=\"24\" y2=\"7\"/></svg>repeats, first to last seen</li>\
-<li><b>5712</b> Wazuh rule id</li></ul>";
+const LEGEND: &str = r#"<ul class="legend">
+<li><svg width="14" height="14" viewBox="0 0 14 14">
+<circle class="m" cx="7" cy="7" r="5.5"/></svg>step</li>
+<li><svg width="16" height="16" viewBox="0 0 16 16">
+<path class="m hit" d="M8 1 L15 8 L8 15 L1 8 Z"/></svg>step that hit known intel</li>
+<li><svg width="28" height="14" viewBox="0 0 28 14">
+<line class="bar" x1="4" y1="7" x2="24" y2="7"/></svg>repeats, first to last seen</li>
+<li><b>5712, 554 +2</b> Wazuh rule ids, and how many more close by</li>
+</ul>"#;
 
 /// The line under the drawing: the time zone and the span it covers.
 fn caption(steps: &[Step]) -> String {
     let Some((first, last)) = span(steps) else {
-        return if steps.is_empty() {
-            "No steps recorded.".to_string()
-        } else {
-            "The steps' times do not read as ISO 8601: they are drawn in recorded order."
-                .to_string()
-        };
+        return "The steps' times do not read as ISO 8601: they are drawn in recorded order."
+            .to_string();
     };
     let end = if first.date == last.date {
         last.clock.clone()
@@ -359,7 +347,8 @@ fn step_times(steps: &[Step]) -> (Vec<(f64, f64)>, Scale) {
         let last = step.last_seen.as_deref().and_then(parse_time).map(|m| m.epoch);
         times.push((start, last.filter(|l| *l > start).unwrap_or(start)));
     }
-    (times.clone(), scale_over(&times, first.is_some()))
+    let scale = scale_over(&times, first.is_some());
+    (times, scale)
 }
 
 /// The scale over `times`, at least a minute wide, centred when shorter.
@@ -437,12 +426,16 @@ fn place_labels(steps: &[Step], placed: &[Placed]) -> Vec<Label> {
 }
 
 /// Runs of markers, in x order, each closer than [`MARK_GAP`] to the one
-/// before it.
+/// before it and none further than [`GROUP_SPAN`] from the first, so that
+/// a long chain of close markers still gets several labels.
 fn groups(placed: &[Placed]) -> Vec<&[Placed]> {
     let mut groups = Vec::new();
     let mut start = 0;
     for n in 1..=placed.len() {
-        if n == placed.len() || placed[n].x - placed[n - 1].x >= MARK_GAP {
+        if n == placed.len()
+            || placed[n].x - placed[n - 1].x >= MARK_GAP
+            || placed[n].x - placed[start].x >= GROUP_SPAN
+        {
             groups.push(&placed[start..n]);
             start = n;
         }
@@ -488,7 +481,8 @@ fn grid(scale: &Scale, axis_y: f64) -> String {
 /// a day starts when the scale spans days.
 fn ticks(scale: &Scale) -> Vec<(f64, String)> {
     let span = scale.end - scale.start;
-    let every = TICKS.iter().copied().find(|i| span / i <= MAX_TICKS).unwrap_or(2_592_000.0);
+    let every = TICKS.iter().map(|i| f64::from(*i)).find(|i| span / i <= MAX_TICKS);
+    let every = every.unwrap_or(2_592_000.0);
     let days_differ = day_of(scale.start) != day_of(scale.end);
     let mut ticks = Vec::new();
     let mut t = (scale.start / every).ceil() * every;
@@ -581,7 +575,8 @@ fn marker(step: &Step, n: usize, x: f64, y: f64) -> String {
         format!("<circle class=\"m\" data-step=\"{n}\" cx=\"{x:.1}\" cy=\"{y}\" r=\"6\">")
     } else {
         format!(
-            "<path class=\"m hit\" data-step=\"{n}\" d=\"M{x:.1} {} L{:.1} {y} L{x:.1} {} L{:.1} {y} Z\">",
+            "<path class=\"m hit\" data-step=\"{n}\" \
+             d=\"M{x:.1} {} L{:.1} {y} L{x:.1} {} L{:.1} {y} Z\">",
             y - 8.0,
             x + 8.0,
             y + 8.0,
@@ -612,34 +607,42 @@ fn tooltip(step: &Step, n: usize) -> Vec<String> {
 }
 
 /// The table of steps, one row each.
-fn steps_section(steps: &[Step]) -> String {
-    if steps.is_empty() {
-        return "<section class=\"steps\">\n<h2>Steps</h2>\n<p class=\"none\">No steps recorded.</p>\n\
+fn steps_section(t: &Timeline) -> String {
+    if t.steps.is_empty() {
+        return "<section class=\"steps\">\n<h2>Steps</h2>\n\
+                <p class=\"none\">No steps recorded.</p>\n\
                 </section>\n"
             .to_string();
     }
-    let rows: String = steps.iter().enumerate().map(|(n, s)| step_row(s, n + 1)).collect();
+    let day = t.incident.date.as_deref();
+    let order = match day {
+        Some(day) => format!("in time order, on {} unless dated", escape(day)),
+        None => "in time order".to_string(),
+    };
+    let rows: String = t.steps.iter().enumerate().map(|(n, s)| step_row(s, n + 1, day)).collect();
     format!(
-        "<section class=\"steps\">\n<h2>Steps <span class=\"sub\">in time order</span></h2>\n\
-         <table>\n<colgroup><col class=\"c-n\"><col class=\"c-time\"><col class=\"c-rule\">\
-         <col class=\"c-level\"><col class=\"c-obs\"><col class=\"c-values\"><col class=\"c-intel\">\
+        "<section class=\"steps\">\n<h2>Steps <span class=\"sub\">{order}</span></h2>\n\
+         <div class=\"scroll\"><table>\n<colgroup><col class=\"c-n\"><col class=\"c-time\">\
+         <col class=\"c-rule\"><col class=\"c-level\"><col class=\"c-obs\"><col class=\"c-values\">\
+         <col class=\"c-intel\">\
          </colgroup>\n<thead><tr><th>#</th><th>Time</th><th>Rule</th><th>Level</th>\
          <th>Observation</th><th>Values</th><th>Intel</th></tr></thead>\n<tbody>\n{rows}</tbody>\n\
-         </table>\n</section>\n"
+         </table></div>\n</section>\n"
     )
 }
 
-/// One step's row.
-fn step_row(step: &Step, n: usize) -> String {
+/// One step's row; `day` is the incident's date.
+fn step_row(step: &Step, n: usize, day: Option<&str>) -> String {
     let class = if step.intel.is_empty() { "" } else { " class=\"hit\"" };
     format!(
         "<tr id=\"step-{n}\"{class} data-time=\"{}\" data-rule=\"{}\">\n<td class=\"n\">{n}</td>\
          <td class=\"time\">{}</td>\n<td class=\"rule\"><span class=\"rule-id\">{}</span> \
-         <span class=\"desc\">{}</span></td>\n<td class=\"level\"><span class=\"lv {}\">{}</span></td>\
-         \n<td class=\"obs\">{}</td>\n<td class=\"values\">{}</td>\n<td class=\"intel\">{}</td>\n</tr>\n",
+         <span class=\"desc\">{}</span></td>\n\
+         <td class=\"level\"><span class=\"lv {}\">{}</span></td>\n<td class=\"obs\">{}</td>\n\
+         <td class=\"values\">{}</td>\n<td class=\"intel\">{}</td>\n</tr>\n",
         escape(&step.time),
         escape(&step.rule_id),
-        time_cell(step),
+        time_cell(step, day),
         escape(&step.rule_id),
         escape(&step.rule_description),
         level_class(step.rule_level),
@@ -650,17 +653,22 @@ fn step_row(step: &Step, n: usize) -> String {
     )
 }
 
-/// The time, its date under it, and the repeats.
-fn time_cell(step: &Step) -> String {
+/// The time, its date under it unless it is `day`, and the repeats.
+fn time_cell(step: &Step, day: Option<&str>) -> String {
     let first = parse_time(&step.time);
     let mut out = match &first {
-        Some(m) => format!(
-            "<span class=\"clock\">{}</span> <span class=\"zone\">{}</span>\
-             <span class=\"date\">{}</span>",
-            escape(&m.clock),
-            escape(&m.zone()),
-            escape(&m.date)
-        ),
+        Some(m) => {
+            let date = if day == Some(m.date.as_str()) {
+                String::new()
+            } else {
+                format!("<span class=\"date\">{}</span>", escape(&m.date))
+            };
+            format!(
+                "<span class=\"clock\">{}</span> <span class=\"zone\">{}</span>{date}",
+                escape(&m.clock),
+                escape(&m.zone())
+            )
+        }
         None => format!("<span class=\"clock\">{}</span>", escape(&step.time)),
     };
     if step.count > 1 {
@@ -701,18 +709,25 @@ fn values_cell(step: &Step) -> String {
         .collect()
 }
 
-/// The intel each matching value hit.
+/// The intel the step's values hit, one box per intel event.
 fn intel_cell(step: &Step) -> String {
-    step.intel.iter().map(|hit| intel_hit(step, hit)).collect()
+    hits_by_event(step).iter().map(|hits| intel_event(step, hits)).collect()
 }
 
-/// One intel hit: the event, what matched, threat level, actors, tags.
-fn intel_hit(step: &Step, hit: &IntelHit) -> String {
-    let matched = match value_kind(step, &hit.value) {
-        Some(kind) => format!("{} matched", escape(kind)),
-        None => format!("<code>{}</code> matched", escape(&hit.value)),
+/// One intel event that values of `step` hit: the event, what matched,
+/// threat level, actors, tags.
+fn intel_event(step: &Step, hits: &[&IntelHit]) -> String {
+    let Some(hit) = hits.first() else {
+        return String::new();
     };
-    let mut meta = vec![matched];
+    let matched: Vec<String> = hits
+        .iter()
+        .map(|h| match value_kind(step, &h.value) {
+            Some(kind) => escape(kind),
+            None => format!("<code>{}</code>", escape(&h.value)),
+        })
+        .collect();
+    let mut meta = vec![format!("{} matched", matched.join(", "))];
     meta.extend(intel_details(hit).iter().take(2).map(|d| escape(d)));
     let info = if hit.event_info.is_empty() {
         String::new()
@@ -820,6 +835,9 @@ svg .m { fill: var(--step); stroke: #fff; stroke-width: 1.5; }
 svg .m.hit { fill: var(--hit); stroke: #5e0f13; stroke-width: 1; }
 svg .bar { stroke: #a9c3e3; stroke-width: 6; stroke-linecap: round; }
 svg .bar.hit { stroke: #eeaaad; }
+.scroll { overflow-x: auto; }
+.scroll .chart { min-width: 760px; }
+.scroll table { min-width: 900px; }
 .chart { display: block; width: 100%; height: auto; border: 1px solid var(--line);
   border-radius: 6px; background: #fbfcfe; }
 .chart text { font-size: 11px; fill: var(--muted); }
@@ -833,21 +851,22 @@ svg .bar.hit { stroke: #eeaaad; }
 .chart a:hover .m { stroke: #000; stroke-width: 2; }
 .caption { color: var(--muted); font-size: 12.5px; margin: 6px 0 0; }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; }
-col.c-n { width: 3%; } col.c-time { width: 10%; } col.c-rule { width: 24%; }
-col.c-level { width: 5%; } col.c-obs { width: 17%; } col.c-values { width: 21%; }
+col.c-n { width: 3%; } col.c-time { width: 10%; } col.c-rule { width: 22%; }
+col.c-level { width: 6%; } col.c-obs { width: 17%; } col.c-values { width: 22%; }
 col.c-intel { width: 20%; }
-th { text-align: left; font-size: 12px; text-transform: uppercase; letter-spacing: .04em;
+th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacing: .03em;
   color: var(--muted); border-bottom: 2px solid var(--line); padding: 6px 8px; }
 td { vertical-align: top; padding: 7px 8px; border-bottom: 1px solid var(--line);
-  overflow-wrap: anywhere; }
+  overflow-wrap: break-word; }
+td code { overflow-wrap: anywhere; }
 tr.hit td { background: var(--hit-bg); }
 tr.hit td:first-child { box-shadow: inset 4px 0 0 var(--hit); }
 tr:target td { background: #fff4cc; }
 td.n { color: var(--muted); }
-.time .clock { font-weight: 600; }
+.time .clock { font-weight: 600; white-space: nowrap; }
 .time .zone { color: var(--muted); font-size: 12px; }
 .time .date, .time .last { display: block; color: var(--muted); font-size: 12px; }
-.repeat { display: inline-block; margin-top: 2px; padding: 0 5px; border-radius: 3px;
+.repeat { display: block; width: fit-content; margin-top: 2px; padding: 0 5px; border-radius: 3px;
   background: #e1ebf8; color: #1f4f8a; font-size: 12px; font-weight: 600; }
 .rule-id { font-weight: 700; }
 .lv { display: inline-block; min-width: 2.2em; text-align: center; border-radius: 3px;
@@ -869,7 +888,7 @@ td.n { color: var(--muted); }
 .related .meta { color: var(--muted); font-size: 12.5px; }
 footer { margin-top: 30px; padding-top: 8px; border-top: 1px solid var(--line);
   color: var(--muted); font-size: 12px; }
-@page { margin: 12mm; }
+@page { size: landscape; margin: 10mm; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   h2 { break-after: avoid; }
@@ -877,6 +896,8 @@ footer { margin-top: 30px; padding-top: 8px; border-top: 1px solid var(--line);
   thead { display: table-header-group; }
   a { color: inherit; text-decoration: none; }
   tr:target td { background: inherit; }
+  .scroll { overflow: visible; }
+  .scroll .chart, .scroll table { min-width: 0; }
 }
 "#;
 
@@ -927,7 +948,8 @@ mod tests {
         let hostile = "<script>alert('x')</script> & \"q\" \u{0}\u{1b}[31m\u{202e}gpj.exe";
         assert_eq!(
             escape(hostile),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot; \u{fffd}\u{fffd}[31m\\u{202e}gpj.exe"
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot; \
+             \u{fffd}\u{fffd}[31m\\u{202e}gpj.exe"
         );
         assert_eq!(escape("a\nb\tc"), "a b c");
         assert_eq!(escape("Grüße, 東京"), "Grüße, 東京");

@@ -62,7 +62,8 @@ pub fn html(t: &Timeline) -> String {
 fn header(t: &Timeline, width: usize) -> Vec<String> {
     let i = &t.incident;
     let mut lines = fill("", 2, &i.info, width);
-    let tags = if i.tags.is_empty() { "none".to_string() } else { i.tags.join(", ") };
+    let tags: Vec<String> = i.tags.iter().map(|t| tag_label(t)).collect();
+    let tags = if tags.is_empty() { "none".to_string() } else { tags.join(", ") };
     let facts = [
         ("MISP event", i.id.as_deref()),
         ("uuid", Some(i.uuid.as_str())),
@@ -116,8 +117,8 @@ fn step_block(step: &Step, width: usize) -> Vec<String> {
     if let Some(repeats) = repeats(step) {
         lines.extend(fill("    ", HANG, &repeats, width));
     }
-    for hit in &step.intel {
-        lines.extend(fill("  ! intel: ", HANG, &intel_words(step, hit), width));
+    for hits in hits_by_event(step) {
+        lines.extend(fill("  ! intel: ", HANG, &intel_words(step, &hits), width));
     }
     lines
 }
@@ -140,10 +141,19 @@ fn repeats(step: &Step) -> Option<String> {
 }
 
 /// `sha256 50b8... in MISP event 17 "Glass Heron: ..." (high; Glass
-/// Heron; tlp:amber)`.
-fn intel_words(step: &Step, hit: &IntelHit) -> String {
-    let kind = value_kind(step, &hit.value).map(|k| format!("{k} ")).unwrap_or_default();
-    let mut words = format!("{kind}{} in {}", hit.value, intel_source(hit));
+/// Heron; tlp:amber)`: the values of `step` that hit one intel event.
+fn intel_words(step: &Step, hits: &[&IntelHit]) -> String {
+    let values: Vec<String> = hits
+        .iter()
+        .map(|h| match value_kind(step, &h.value) {
+            Some(kind) => format!("{kind} {}", h.value),
+            None => h.value.clone(),
+        })
+        .collect();
+    let Some(hit) = hits.first() else {
+        return String::new();
+    };
+    let mut words = format!("{} in {}", values.join(", "), intel_source(hit));
     if !hit.event_info.is_empty() {
         words.push_str(&format!(" \"{}\"", hit.event_info));
     }
@@ -152,6 +162,23 @@ fn intel_words(step: &Step, hit: &IntelHit) -> String {
         words.push_str(&format!(" ({})", details.join("; ")));
     }
     words
+}
+
+/// The intel hits of `step` grouped by the event they hit, in the order
+/// they come.
+pub(super) fn hits_by_event(step: &Step) -> Vec<Vec<&IntelHit>> {
+    let mut groups: Vec<Vec<&IntelHit>> = Vec::new();
+    for hit in &step.intel {
+        let same = |h: &&IntelHit| {
+            (&h.event_id, &h.event_uuid, &h.event_info)
+                == (&hit.event_id, &hit.event_uuid, &hit.event_info)
+        };
+        match groups.iter_mut().find(|g| g.first().is_some_and(same)) {
+            Some(group) => group.push(hit),
+            None => groups.push(vec![hit]),
+        }
+    }
+    groups
 }
 
 /// The MISP attribute type under which `step` recorded `value`.
@@ -172,12 +199,25 @@ pub(super) fn intel_source(hit: &IntelHit) -> String {
 /// The intel event's threat level, threat actors and tags, each group
 /// joined by commas; empty groups left out.
 pub(super) fn intel_details(hit: &IntelHit) -> Vec<String> {
-    let groups = [vec![hit.threat_level.clone()], hit.threat_actors.clone(), hit.tags.clone()];
+    let tags = hit.tags.iter().map(|t| tag_label(t)).collect();
+    let groups = [vec![hit.threat_level.clone()], hit.threat_actors.clone(), tags];
     groups
         .into_iter()
         .map(|g| g.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", "))
         .filter(|g| !g.is_empty())
         .collect()
+}
+
+/// A tag as an analyst reads it: a galaxy cluster tag
+/// `misp-galaxy:threat-actor="Glass Heron"` as `threat-actor: Glass
+/// Heron` (ATT&CK's `mitre-` left off), any other tag as it is.
+pub(super) fn tag_label(tag: &str) -> String {
+    let Some((galaxy, value)) = tag.strip_prefix("misp-galaxy:").and_then(|t| t.split_once('='))
+    else {
+        return tag.to_string();
+    };
+    let galaxy = galaxy.strip_prefix("mitre-").unwrap_or(galaxy);
+    format!("{galaxy}: {}", value.trim_matches('"'))
 }
 
 /// The related events section.
@@ -630,6 +670,32 @@ mod tests {
     }
 
     #[test]
+    fn values_that_hit_one_intel_event_share_one_intel_line() {
+        let mut t = timeline();
+        t.steps[2].intel.push(hit("928707c1b135e2925b40603cf0475b70"));
+        let mut other = hit(SHA256);
+        other.event_id = Some("23".into());
+        other.event_info = "Commodity loaders".into();
+        t.steps[2].intel.push(other);
+        let text = text(&t, 100);
+        let intel: Vec<&str> = text.lines().filter(|l| l.starts_with("  ! intel:")).collect();
+        assert_eq!(intel.len(), 2, "{text}");
+        assert!(intel[0].starts_with(&format!("  ! intel: sha256 {SHA256}, md5")), "{text}");
+        assert!(text.contains("928707c1b135e2925b40603cf0475b70 in MISP event 17"), "{text}");
+        assert!(intel[1].ends_with(&format!("{SHA256} in MISP event 23")), "{text}");
+    }
+
+    #[test]
+    fn galaxy_tags_read_as_their_galaxy_and_value() {
+        let actor = "misp-galaxy:threat-actor=\"Glass Heron\"";
+        assert_eq!(tag_label(actor), "threat-actor: Glass Heron");
+        let pattern = "misp-galaxy:mitre-attack-pattern=\"Brute Force - T1110\"";
+        assert_eq!(tag_label(pattern), "attack-pattern: Brute Force - T1110");
+        assert_eq!(tag_label("tlp:amber"), "tlp:amber");
+        assert_eq!(tag_label("misp-galaxy:odd"), "misp-galaxy:odd");
+    }
+
+    #[test]
     fn times_keep_an_offset_other_than_utc() {
         assert_eq!(show_time("2026-11-18T09:14:02+00:00"), "2026-11-18 09:14:02 UTC");
         assert_eq!(show_time("2026-11-18T09:14:02.123456Z"), "2026-11-18 09:14:02 UTC");
@@ -681,9 +747,9 @@ mod tests {
         for raw in ["<script", "<img", "<iframe", "<svg onload", "<b>bold", "\" onmouseover"] {
             assert!(!page.contains(raw), "{raw} is not escaped");
         }
-        assert!(page.contains(
-            "<title>Wazuh incident timeline: &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>"
-        ));
+        let title = "<title>Wazuh incident timeline: \
+                     &lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>";
+        assert!(page.contains(title));
         assert!(page.contains("data-rule=\"5712&quot; onmouseover=&quot;alert(3)\""));
         assert!(page.contains("&#39;&gt;&lt;img src=x onerror=alert(4)&gt;"));
         assert!(page.contains("<code>a&amp;b&lt;c&gt;&quot;d&#39;e</code>"));

@@ -11,6 +11,8 @@ use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -42,12 +44,56 @@ pub fn feed() -> PathBuf {
 }
 
 /// One manager: a temporary directory with the queue socket, the log file
-/// and the files integratord writes.
+/// and the files integratord writes. Like analysisd, a thread reads the
+/// queue all the time: Linux queues only a few datagrams on a Unix socket,
+/// and a sender blocks once the queue is full.
 pub struct Manager {
     pub dir: TempDir,
-    pub queue: UnixDatagram,
     pub socket: PathBuf,
     pub log: PathBuf,
+    reader: Arc<Reader>,
+}
+
+/// What the queue's reading thread shares with the test.
+#[derive(Default)]
+struct Reader {
+    datagrams: Mutex<Vec<String>>,
+    /// How many times the thread found the queue empty.
+    idle: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Reader {
+    fn drain(&self, queue: UnixDatagram) {
+        let mut buf = vec![0u8; 70_000];
+        while !self.stop.load(Ordering::SeqCst) {
+            match queue.recv(&mut buf) {
+                Ok(n) => {
+                    let text = String::from_utf8(buf[..n].to_vec()).unwrap();
+                    self.datagrams.lock().unwrap().push(text);
+                }
+                Err(_) => {
+                    self.idle.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Every datagram received so far, once the queue has been seen empty
+    /// twice more (so that nothing a finished run sent is still queued).
+    fn take(&self) -> Vec<String> {
+        let seen = self.idle.load(Ordering::SeqCst);
+        while self.idle.load(Ordering::SeqCst) < seen + 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::mem::take(&mut *self.datagrams.lock().unwrap())
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.reader.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 /// What one run of the binary left behind.
@@ -112,9 +158,12 @@ impl Manager {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("queue");
         let queue = UnixDatagram::bind(&socket).unwrap();
-        queue.set_nonblocking(true).unwrap();
+        queue.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
         let log = dir.path().join("integrations.log");
-        Manager { dir, queue, socket, log }
+        let reader = Arc::new(Reader::default());
+        let thread_reader = Arc::clone(&reader);
+        std::thread::spawn(move || thread_reader.drain(queue));
+        Manager { dir, socket, log, reader }
     }
 
     /// Writes `text` to a new file in the manager's directory, named the
@@ -182,14 +231,9 @@ impl Manager {
         }
     }
 
-    /// Every datagram waiting on the queue socket.
+    /// Every datagram the queue socket received since the last call.
     pub fn received(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 70_000];
-        while let Ok(n) = self.queue.recv(&mut buf) {
-            out.push(String::from_utf8(buf[..n].to_vec()).unwrap());
-        }
-        out
+        self.reader.take()
     }
 }
 

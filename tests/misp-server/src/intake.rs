@@ -103,7 +103,11 @@ pub fn revise_attribute(
     Ok(())
 }
 
-fn build_attribute(
+/// Builds an attribute from `payload` with MISP's defaults and checks,
+/// without storing it; `editing` names the stored attribute the payload
+/// replaces, which the duplicate check leaves out. The id is 0 and the
+/// tag list empty.
+pub fn build_attribute(
     store: &Store,
     payload: &Value,
     target: Target,
@@ -120,7 +124,10 @@ fn build_attribute(
     let uuid = take_uuid(store, payload, &mut errors);
     let distribution = take_distribution(payload, &mut errors);
     let (first_seen, last_seen) = take_seen(payload, target, &mut errors);
+    // MISP's uniqueness rule passes deleted and object attributes.
+    let deleted = fields::flag(payload.get("deleted")).unwrap_or(false);
     let duplicate = rules.unique
+        && !deleted
         && relation.is_none()
         && errors.get("value").is_none()
         && store.has_similar(target.event_id, &type_, &category, &value, editing);
@@ -144,7 +151,7 @@ fn build_attribute(
         distribution,
         sharing_group_id: 0,
         comment: fields::text(payload.get("comment")).unwrap_or_default(),
-        deleted: fields::flag(payload.get("deleted")).unwrap_or(false),
+        deleted,
         disable_correlation: fields::flag(payload.get("disable_correlation")).unwrap_or(false),
         first_seen,
         last_seen,
@@ -476,6 +483,16 @@ mod tests {
             Value::Object(errors),
             json!({"value": ["A similar attribute already exists for this event."]})
         );
+    }
+
+    #[test]
+    fn a_deleted_attribute_is_no_duplicate() {
+        let (mut store, event_id) = store_with_event();
+        let target = Target { event_id, ..Target::default() };
+        let payload = json!({"type": "ip-src", "value": "10.1.1.1"});
+        capture_attribute(&mut store, &payload, target, API).unwrap();
+        let deleted = json!({"type": "ip-src", "value": "10.1.1.1", "deleted": true});
+        assert!(capture_attribute(&mut store, &deleted, target, API).is_ok());
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! It answers the parts of MISP's REST API that an alert integration
 //! uses (attribute and event search, event, attribute and object
-//! creation, sightings, tags, warninglists, the version check) with
-//! MISP's own status codes, error bodies and JSON shapes, and it can be
-//! told to misbehave at the byte level: hang, stall, reset, cut replies
-//! short or swell them.
+//! creation, event and attribute edits, sightings, tags, warninglists,
+//! the version check) with MISP's own status codes, error bodies and
+//! JSON shapes, and it can be told to misbehave at the byte level: hang,
+//! stall, reset, cut replies short or swell them.
 //!
 //! ```no_run
 //! use misp_test_server::{MispServer, ServerOptions};
@@ -25,6 +25,7 @@ mod ids;
 mod intake;
 mod options;
 mod render;
+mod revise;
 mod search;
 mod seed;
 mod server;

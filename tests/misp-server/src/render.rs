@@ -194,12 +194,23 @@ pub fn warnings(store: &Store, a: &Attribute) -> Vec<Value> {
 
 /// `{"Event": {...}}` with everything `/events/view` shows.
 pub fn event_view(store: &Store, event: &Event) -> Value {
+    full_event(store, event, true)
+}
+
+/// `{"Event": {...}}` as MISP answers a saved event (`/events/add` and
+/// `/events/edit`): the view without warninglist hits, which MISP looks
+/// up only for the view.
+pub fn event_saved(store: &Store, event: &Event) -> Value {
+    full_event(store, event, false)
+}
+
+fn full_event(store: &Store, event: &Event, warnings: bool) -> Value {
     let mut body = event_columns(store, event);
     let attributes = store.event_attributes(event);
     let loose: Vec<Value> = attributes
         .iter()
         .filter(|a| a.object_id == 0 && !a.deleted)
-        .map(|a| view_attribute(store, a))
+        .map(|a| view_attribute(store, a, warnings))
         .collect();
     body.insert("Org".to_owned(), org(store.org(event.org_id)));
     body.insert("Orgc".to_owned(), org(store.org(event.orgc_id)));
@@ -207,7 +218,8 @@ pub fn event_view(store: &Store, event: &Event) -> Value {
     body.insert("ShadowAttribute".to_owned(), json!([]));
     body.insert("RelatedEvent".to_owned(), Value::Array(related_events(store, event)));
     body.insert("Galaxy".to_owned(), Value::Array(galaxies(store, &event.tags, "event_tag_id")));
-    body.insert("Object".to_owned(), Value::Array(view_objects(store, event, &attributes)));
+    let objects = view_objects(store, event, &attributes, warnings);
+    body.insert("Object".to_owned(), Value::Array(objects));
     body.insert("EventReport".to_owned(), json!([]));
     body.insert("CryptographicKey".to_owned(), json!([]));
     if let Some(tags) = full_tags(store, &event.tags) {
@@ -242,8 +254,9 @@ fn event_columns(store: &Store, event: &Event) -> Map<String, Value> {
     }))
 }
 
-/// An attribute inside events/view.
-fn view_attribute(store: &Store, a: &Attribute) -> Value {
+/// An attribute inside a whole event, with its warninglist hits when
+/// `warnings` asks for them.
+fn view_attribute(store: &Store, a: &Attribute, warnings: bool) -> Value {
     let mut row = attribute_columns(a);
     row.insert("Galaxy".to_owned(), Value::Array(galaxies(store, &a.tags, "attribute_tag_id")));
     row.insert("ShadowAttribute".to_owned(), json!([]));
@@ -254,22 +267,27 @@ fn view_attribute(store: &Store, a: &Attribute) -> Value {
     if !sightings.is_empty() {
         row.insert("Sighting".to_owned(), Value::Array(sightings));
     }
-    let warnings = warnings(store, a);
-    if !warnings.is_empty() {
-        row.insert("warnings".to_owned(), Value::Array(warnings));
+    let hits = if warnings { self::warnings(store, a) } else { Vec::new() };
+    if !hits.is_empty() {
+        row.insert("warnings".to_owned(), Value::Array(hits));
     }
     Value::Object(row)
 }
 
 /// Objects of an event with their live attributes; MISP leaves out
 /// objects that have none.
-fn view_objects(store: &Store, event: &Event, attributes: &[&Attribute]) -> Vec<Value> {
+fn view_objects(
+    store: &Store,
+    event: &Event,
+    attributes: &[&Attribute],
+    warnings: bool,
+) -> Vec<Value> {
     let mut objects = Vec::new();
     for object in event.object_ids.iter().filter_map(|id| store.object(*id)) {
         let inner: Vec<Value> = attributes
             .iter()
             .filter(|a| a.object_id == object.id && !a.deleted)
-            .map(|a| view_attribute(store, a))
+            .map(|a| view_attribute(store, a, warnings))
             .collect();
         if object.deleted || inner.is_empty() {
             continue;

@@ -174,6 +174,27 @@ impl MispServer {
         self.shared.api.lock_store().delete_event(id_or_uuid)
     }
 
+    /// Grants or withdraws the right to add and edit events, attributes
+    /// and objects (MISP's `perm_add`) for the requests that follow;
+    /// without it those endpoints answer 403.
+    pub fn set_can_create_events(&self, allowed: bool) {
+        self.shared.api.set_can_create_events(allowed);
+    }
+
+    /// Grants or withdraws the right to create tags that do not exist
+    /// yet (MISP's `perm_tag_editor`) for the requests that follow;
+    /// without it unknown tags are dropped.
+    pub fn set_can_create_tags(&self, allowed: bool) {
+        self.shared.api.set_can_create_tags(allowed);
+    }
+
+    /// Replaces the object templates the server knows, as
+    /// [`ServerOptions::templates`] sets them at start: the uuids given,
+    /// or the long-standing templates for `None`.
+    pub fn set_templates(&self, uuids: Option<Vec<String>>) {
+        self.shared.api.set_templates(uuids.as_deref());
+    }
+
     /// Adds a fault after those already pushed; the first matching rule
     /// with uses left applies to each request.
     pub fn push_fault(&self, rule: FaultRule) {

@@ -376,6 +376,19 @@ impl Store {
         self.objects.get((id as usize).checked_sub(1)?)
     }
 
+    /// The object with `id`, for changes.
+    pub fn object_mut(&mut self, id: u64) -> Option<&mut MispObject> {
+        self.objects.get_mut((id as usize).checked_sub(1)?)
+    }
+
+    /// The object of a live event with `uuid`, compared without regard
+    /// to case.
+    pub fn object_by_uuid(&self, uuid: &str) -> Option<&MispObject> {
+        self.objects
+            .iter()
+            .find(|o| o.uuid.eq_ignore_ascii_case(uuid) && self.event(o.event_id).is_some())
+    }
+
     /// Stores `object` on its event and returns its id.
     pub fn insert_object(&mut self, mut object: MispObject) -> u64 {
         let id = self.objects.len() as u64 + 1;

@@ -36,8 +36,7 @@ pub fn add(call: &Call) -> Reply {
         return Reply::exception(403, "Invalid Sharing Group or not authorised.");
     }
     let batch = split_batch(data);
-    let rules =
-        Rules { unique: true, check_values: true, create_tags: call.api.options.can_create_tags };
+    let rules = Rules { unique: true, check_values: true, create_tags: call.api.can_create_tags() };
     let mut saved = Vec::new();
     let mut fails = Map::new();
     for (index, payload) in batch.iter().enumerate() {
@@ -176,8 +175,7 @@ pub fn edit(call: &Call) -> Reply {
             );
         }
     }
-    let rules =
-        Rules { unique: true, check_values: true, create_tags: call.api.options.can_create_tags };
+    let rules = Rules { unique: true, check_values: true, create_tags: call.api.can_create_tags() };
     if let Err(errors) = intake::revise_attribute(&mut store, existing.id, &changes, rules) {
         return Reply::save_failed("Attribute", "edit", "/attributes/edit", Value::Object(errors));
     }

@@ -1,4 +1,4 @@
-//! `/events/view`, `/events/add` and `/events/restSearch`.
+//! `/events/view`, `/events/add`, `/events/edit` and `/events/restSearch`.
 
 use serde_json::{json, Value};
 
@@ -7,7 +7,7 @@ use crate::http::Response;
 use crate::intake::{self, Errors, Rules};
 use crate::search::EventQuery;
 use crate::store::LOCAL_ORG_ID;
-use crate::{fields, ids, render};
+use crate::{fields, ids, render, revise};
 
 /// `GET /events/view/{id|uuid}`, and `HEAD` for a bare existence check.
 pub fn view(call: &Call) -> Reply {
@@ -56,7 +56,7 @@ pub fn add(call: &Call) -> Reply {
     if !errors.is_empty() {
         return Reply::save_failed("Event", "add", "/events/add", json!({"Event": errors}));
     }
-    let create_tags = call.api.options.can_create_tags;
+    let create_tags = call.api.can_create_tags();
     let mut event = intake::event_fields(&with_analysis_number(payload));
     event.orgc_id = LOCAL_ORG_ID;
     event.tags = intake::capture_tags(&mut store, payload.get("Tag"), create_tags);
@@ -64,7 +64,68 @@ pub fn add(call: &Call) -> Reply {
     let rules = Rules { unique: false, check_values: true, create_tags };
     intake::capture_contents(&mut store, id, payload, rules);
     let event = store.event(id).expect("just stored");
-    Reply::ok(render::event_view(&store, event))
+    Reply::ok(render::event_saved(&store, event))
+}
+
+/// `POST` or `PUT /events/edit/{id or uuid}` with `{"Event": {...}}` or
+/// the bare event: the whole event back, as after an add. `GET`
+/// describes the call.
+pub fn edit(call: &Call) -> Reply {
+    let method = call.request.method.as_str();
+    if method == "GET" {
+        return describe_edit();
+    }
+    let reference = call.arg().unwrap_or("");
+    let addressable = reference.parse::<u64>().is_ok() || ids::is_uuid(reference);
+    let mut store = call.store();
+    let Some(event) = store.event_by_ref(reference).filter(|_| addressable) else {
+        return Reply::exception(404, "Invalid event");
+    };
+    if event.orgc_id != LOCAL_ORG_ID {
+        return Reply::exception(403, "You are not authorised to do that.");
+    }
+    if !matches!(method, "POST" | "PUT") {
+        // MISP goes on to render its HTML form, which has no JSON view.
+        return Reply::exception(500, "An Internal Error Has Occurred.");
+    }
+    let id = event.id;
+    let data = call.data.clone().unwrap_or_else(|| json!({}));
+    let data = data.get("response").unwrap_or(&data);
+    let payload = fields::unwrap(data, "Event");
+    let plan = match revise::plan(&store, id, payload) {
+        Ok(plan) => plan,
+        Err(reason) => return edit_failed(id, json!(reason)),
+    };
+    let errors = validate(&plan.fields);
+    if !errors.is_empty() {
+        return edit_failed(id, Value::Object(errors));
+    }
+    let rules = Rules { unique: true, check_values: true, create_tags: call.api.can_create_tags() };
+    revise::apply(&mut store, &plan, payload, rules);
+    // TODO: the `metadata` named parameter, which leaves out the
+    // contents, is not served.
+    let event = store.event(id).expect("an edit keeps the event");
+    Reply::ok(render::event_saved(&store, event))
+}
+
+/// MISP's failed save of event `id`.
+fn edit_failed(id: u64, errors: Value) -> Reply {
+    Reply::save_failed("Event", "edit", &format!("/events/edit/{id}"), errors).with_id(json!(id))
+}
+
+/// What MISP answers `GET /events/edit`.
+fn describe_edit() -> Reply {
+    Reply::ok(json!({
+        "name": "/events/edit API description",
+        "description": "POST a MISP Event JSON to this API to update an Event. Contained \
+                        objects can also be included (such as attributes, objects, tags, etc). \
+                        If the timestamp is set, it has to be newer than the existing Attribute.",
+        "mandatory_fields": [],
+        "optional_fields": ["info", "threat_level_id", "analysis", "distribution",
+            "sharing_group_id", "uuid", "published", "timestamp", "date", "Attribute", "Object",
+            "Shadow_Attribute", "EventTag"],
+        "url": "/events/edit/[event_id]",
+    }))
 }
 
 fn is_published_and_empty(payload: &Value) -> bool {

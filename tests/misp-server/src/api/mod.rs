@@ -12,7 +12,8 @@ mod reply;
 mod sightings;
 mod tags;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -21,7 +22,7 @@ use crate::http::{Request, Response};
 use crate::options::ServerOptions;
 use crate::store::Store;
 
-pub use crate::templates::Templates;
+pub use crate::templates::{Template, Templates};
 pub use reply::Reply;
 
 /// The message MISP gives for a missing or wrong key.
@@ -93,18 +94,32 @@ const CONTROLLERS: &[&str] = &[
 ];
 
 /// Actions that need MISP's `perm_add`.
-const NEEDS_PERM_ADD: &[(&str, &str)] =
-    &[("events", "add"), ("attributes", "add"), ("attributes", "edit"), ("objects", "add")];
+const NEEDS_PERM_ADD: &[(&str, &str)] = &[
+    ("events", "add"),
+    ("events", "edit"),
+    ("attributes", "add"),
+    ("attributes", "edit"),
+    ("objects", "add"),
+];
+
+/// Controllers whose records MISP also serves as REST resources:
+/// `/events/{id}` and `/attributes/{id}`, the action chosen by method.
+const RESOURCES: &[&str] = &["events", "attributes"];
 
 /// The server's MISP: options, data and the rate-limit window.
 pub struct Api {
-    /// The options the server was started with.
+    /// The options the server was started with. The permissions and
+    /// templates in them are only the starting values: read the live
+    /// ones with [`Api::can_create_events`], [`Api::can_create_tags`]
+    /// and [`Api::template`].
     pub options: ServerOptions,
     /// The server's own URL, for `Location` headers.
     pub base_url: String,
     /// The intel; see [`Api::lock_store`].
     pub store: Mutex<Store>,
-    templates: Templates,
+    can_create_events: AtomicBool,
+    can_create_tags: AtomicBool,
+    templates: RwLock<Templates>,
     rate: Mutex<RateWindow>,
 }
 
@@ -170,12 +185,49 @@ impl Api {
     pub fn new(options: ServerOptions, base_url: String) -> Api {
         let templates = Templates::new(options.templates.as_deref());
         Api {
+            can_create_events: AtomicBool::new(options.can_create_events),
+            can_create_tags: AtomicBool::new(options.can_create_tags),
             options,
             base_url,
             store: Mutex::new(Store::new()),
-            templates,
+            templates: RwLock::new(templates),
             rate: Mutex::new(RateWindow::default()),
         }
+    }
+
+    /// Whether the user may add and edit events, attributes and objects
+    /// (MISP's `perm_add`).
+    pub fn can_create_events(&self) -> bool {
+        self.can_create_events.load(Ordering::SeqCst)
+    }
+
+    /// Grants or withdraws `perm_add` for the requests that follow.
+    pub fn set_can_create_events(&self, allowed: bool) {
+        self.can_create_events.store(allowed, Ordering::SeqCst);
+    }
+
+    /// Whether the user may create tags that do not exist yet (MISP's
+    /// `perm_tag_editor`).
+    pub fn can_create_tags(&self) -> bool {
+        self.can_create_tags.load(Ordering::SeqCst)
+    }
+
+    /// Grants or withdraws `perm_tag_editor` for the requests that follow.
+    pub fn set_can_create_tags(&self, allowed: bool) {
+        self.can_create_tags.store(allowed, Ordering::SeqCst);
+    }
+
+    /// The object template with `uuid`, if the server knows it.
+    pub fn template(&self, uuid: &str) -> Option<Template> {
+        let templates = self.templates.read().unwrap_or_else(|e| e.into_inner());
+        templates.find(uuid).cloned()
+    }
+
+    /// Replaces the known templates: those named by `uuids`, or the
+    /// long-standing ones for `None`, as [`ServerOptions::templates`].
+    pub fn set_templates(&self, uuids: Option<&[String]>) {
+        let mut templates = self.templates.write().unwrap_or_else(|e| e.into_inner());
+        *templates = Templates::new(uuids);
     }
 
     /// The store, locked; a panic in another thread does not poison it
@@ -206,7 +258,7 @@ impl Api {
     }
 
     fn reply(&self, request: &Request, huge_attributes: Option<usize>) -> Reply {
-        let Some(route) = route(&request.path) else {
+        let Some(route) = route(&request.method, &request.path) else {
             return Reply::exception(404, "Not Found");
         };
         if !is_rest(request, &route) {
@@ -215,7 +267,7 @@ impl Api {
         if request.header("authorization") != Some(self.options.api_key.as_str()) {
             return Reply::exception(403, AUTH_FAILED);
         }
-        let permitted = self.options.can_create_events
+        let permitted = self.can_create_events()
             || !NEEDS_PERM_ADD.contains(&(route.controller.as_str(), route.action.as_str()));
         if !permitted {
             return Reply::exception(403, NO_PERMISSION);
@@ -288,8 +340,10 @@ fn rate_headers(limit: u32, remaining: u32, reset: u64) -> Vec<(&'static str, St
 }
 
 /// Splits `/controller/action/args...` as CakePHP routes it; `None` when
-/// the controller does not exist.
-fn route(path: &str) -> Option<Route> {
+/// the controller does not exist. MISP's resource routes come first:
+/// `/events/{id or uuid}` is the view for `GET` and the edit for `POST`
+/// and `PUT`, and likewise for attributes.
+fn route(method: &str, path: &str) -> Option<Route> {
     let mut segments: Vec<String> =
         path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     let mut json_extension = false;
@@ -299,6 +353,9 @@ fn route(path: &str) -> Option<Route> {
             json_extension = true;
         }
     }
+    if let Some(route) = resource_route(method, &segments, json_extension) {
+        return Some(route);
+    }
     let controller = segments.first()?.to_ascii_lowercase();
     if !CONTROLLERS.contains(&controller.as_str()) {
         return None;
@@ -307,6 +364,45 @@ fn route(path: &str) -> Option<Route> {
     let action = action_as_sent.to_ascii_lowercase();
     let args = segments.into_iter().skip(2).collect();
     Some(Route { controller, action, action_as_sent, args, json_extension })
+}
+
+/// The action CakePHP's resource map gives `method` on `/{controller}`
+/// or `/{controller}/{id or uuid}`; its templates are case-sensitive.
+fn resource_route(method: &str, segments: &[String], json_extension: bool) -> Option<Route> {
+    let (controller, id) = match segments {
+        [controller] => (controller, None),
+        [controller, id] if is_resource_id(id) => (controller, Some(id)),
+        _ => return None,
+    };
+    if !RESOURCES.contains(&controller.as_str()) {
+        return None;
+    }
+    let action = match (method, id.is_some()) {
+        ("GET", false) => "index",
+        ("POST", false) => "add",
+        ("GET", true) => "view",
+        ("PUT" | "POST", true) => "edit",
+        ("DELETE", true) => "delete",
+        _ => return None,
+    };
+    Some(Route {
+        controller: controller.clone(),
+        action: action.to_owned(),
+        action_as_sent: action.to_owned(),
+        args: id.into_iter().cloned().collect(),
+        json_extension,
+    })
+}
+
+/// CakePHP's `Router::ID` or `Router::UUID`.
+fn is_resource_id(segment: &str) -> bool {
+    let digits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+    let uuid = segment.len() == 36
+        && segment.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    digits || uuid
 }
 
 /// `/controller/action` of a path, as MISP's own error bodies name it.
@@ -372,6 +468,7 @@ fn dispatch(route: &Route, call: &Call) -> Reply {
         ("servers", "getversion") => version(),
         ("events", "view") => events::view(call),
         ("events", "add") => events::add(call),
+        ("events", "edit") => events::edit(call),
         ("events", "restsearch") => events::rest_search(call),
         ("attributes", "add") => attributes::add(call),
         ("attributes", "edit") => attributes::edit(call),
@@ -431,15 +528,28 @@ mod tests {
 
     #[test]
     fn routes_ignore_case_and_a_json_extension() {
-        let search = route("/Attributes/restSearch.json").unwrap();
+        let search = route("POST", "/Attributes/restSearch.json").unwrap();
         assert_eq!(
             (search.controller.as_str(), search.action.as_str()),
             ("attributes", "restsearch")
         );
         assert_eq!(search.action_as_sent, "restSearch");
         assert!(search.json_extension);
-        assert_eq!(route("/events/view/5").unwrap().args, vec!["5".to_owned()]);
-        assert!(route("/nonsense/x").is_none());
+        assert_eq!(route("GET", "/events/view/5").unwrap().args, vec!["5".to_owned()]);
+        assert!(route("GET", "/nonsense/x").is_none());
+    }
+
+    #[test]
+    fn an_event_resource_is_viewed_by_get_and_edited_by_post_or_put() {
+        let action = |method: &str, path: &str| route(method, path).map(|r| r.action);
+        assert_eq!(action("GET", "/events/12").as_deref(), Some("view"));
+        assert_eq!(action("POST", "/events/12.json").as_deref(), Some("edit"));
+        let uuid = "/events/33333333-3333-4333-8333-33333333333A";
+        assert_eq!(action("PUT", uuid).as_deref(), Some("edit"));
+        assert_eq!(action("POST", "/events").as_deref(), Some("add"));
+        assert_eq!(route("PUT", "/events/12").unwrap().args, vec!["12".to_owned()]);
+        assert_eq!(action("POST", "/events/twelve").as_deref(), Some("twelve"));
+        assert_eq!(action("POST", "/Events/12").as_deref(), Some("12"));
     }
 
     #[test]

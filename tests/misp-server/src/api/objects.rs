@@ -26,16 +26,16 @@ pub fn add(call: &Call) -> Reply {
     if template.is_none() && !template_ref.is_empty() {
         return form.error("No valid template found to edit the object.");
     }
-    let create_tags = call.api.options.can_create_tags;
+    let create_tags = call.api.can_create_tags();
     let rules = Rules { unique: true, check_values: true, create_tags };
     if let Err(message) = intake::check_object_attributes(&store, event_id, &attributes, rules) {
         return form.error(&message);
     }
     let template = template.or_else(|| payload_template(call, &object));
-    if let Err(message) = conformity(template, &object, &attributes) {
+    if let Err(message) = conformity(template.as_ref(), &object, &attributes) {
         return Reply::save_failed("Object", "add", "/objects/add", json!(message));
     }
-    let fields = intake::object_fields(&object, event_id, template);
+    let fields = intake::object_fields(&object, event_id, template.as_ref());
     match intake::capture_object(&mut store, fields, &attributes, rules) {
         Ok(object_id) => {
             unpublish(&mut store, event_id);
@@ -47,20 +47,20 @@ pub fn add(call: &Call) -> Reply {
 
 /// The template named in the URL: `None` when the URL names none or
 /// names it other than by uuid; 404 for a uuid the server does not know.
-fn url_template<'a>(call: &'a Call, template_ref: &str) -> Result<Option<&'a Template>, Reply> {
+fn url_template(call: &Call, template_ref: &str) -> Result<Option<Template>, Reply> {
     if !ids::is_uuid(template_ref) {
         return Ok(None);
     }
-    match call.api.templates.find(template_ref) {
+    match call.api.template(template_ref) {
         Some(template) => Ok(Some(template)),
         None => Err(Reply::exception(404, "Invalid template.")),
     }
 }
 
 /// The template an object names itself by `template_uuid`.
-fn payload_template<'a>(call: &'a Call, object: &Value) -> Option<&'a Template> {
+fn payload_template(call: &Call, object: &Value) -> Option<Template> {
     let uuid = fields::text(object.get("template_uuid"))?;
-    call.api.templates.find(&uuid)
+    call.api.template(&uuid)
 }
 
 fn modifiable_event(store: &Store, reference: &str) -> Result<u64, Reply> {

@@ -68,7 +68,7 @@ pub fn attach(call: &Call) -> Reply {
     }
     let mut outcome = Outcome::default();
     for tag in tags.iter().filter_map(|t| fields::text(Some(t))) {
-        attach_one(&mut store, target, &tag, local, call.api.options.can_create_tags, &mut outcome);
+        attach_one(&mut store, target, &tag, local, call.api.can_create_tags(), &mut outcome);
     }
     outcome.reply(target)
 }

@@ -2,6 +2,7 @@
 //! written here, so that every byte the server sends can be checked.
 
 mod api;
+mod edits;
 mod faults;
 mod search;
 mod tls;
