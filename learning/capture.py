@@ -6,8 +6,8 @@ with `$ ` is a shell command (bash, from the repository root), and the
 lines the template had below it are replaced by what the command printed.
 Before the first command the script starts what the walkthrough needs on
 loopback, the way an analyst's lab would have it, and stops it at the end:
-the MISP test server (standing in for MISP, which cannot run here) seeded
-with the lab's intel feed, and a Unix datagram socket standing in for
+two MISP test servers (standing in for MISP, which cannot run here), one
+seeded with the bundled feed and one with the lab's intel feed, and a Unix datagram socket standing in for
 Wazuh's queue, whose datagrams `show-datagrams` prints.
 
 Usage: learning/capture.py   (after cargo build --release --workspace)
@@ -93,13 +93,14 @@ def main():
     queue_path = os.path.join(lab, "queue")
     datagrams = os.path.join(lab, "datagrams")
     Queue(queue_path, datagrams)
-    feeds = [os.path.join(ROOT, "integration", "feed"), os.path.join(ROOT, "learning", "lab", "intel-feed")]
-    misp, url = start_misp(lab, feeds)
+    misp, url = start_misp(lab, [os.path.join(ROOT, "integration", "feed")])
+    lab_misp, lab_url = start_misp(lab, [os.path.join(ROOT, "learning", "lab", "intel-feed")])
     env = dict(os.environ)
     env.update({
         "PATH": RELEASE + os.pathsep + env["PATH"],
         "LAB": lab,
         "MISP_URL": url,
+        "LAB_MISP_URL": lab_url,
         "QUEUE": queue_path,
         "DATAGRAMS": datagrams,
         "TERM": "dumb",
@@ -109,8 +110,9 @@ def main():
         with open(TEMPLATE) as f:
             text = render(f.read(), env)
     finally:
-        misp.send_signal(signal.SIGTERM)
-        misp.wait()
+        for server in (misp, lab_misp):
+            server.send_signal(signal.SIGTERM)
+            server.wait()
     with open(OUTPUT, "w") as f:
         f.write(text)
     shutil.rmtree(lab)

@@ -78,7 +78,7 @@ fn step(time: &str, rule: (&str, u64, &str), observation: &str, values: &[(&str,
         observation: observation.into(),
         values: values
             .iter()
-            .map(|(k, v)| Value { kind: (*k).into(), value: (*v).into() })
+            .map(|(k, v)| Value { kind: (*k).into(), value: (*v).into(), relation: None })
             .collect(),
         count: 1,
         intel: Vec::new(),

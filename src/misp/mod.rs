@@ -392,10 +392,10 @@ fn forbidden_kind(body: Option<&ErrorBody>) -> ErrorKind {
         ErrorKind::Refused
     } else if text.contains("blocklist") {
         ErrorKind::Blocklisted
-    } else if text.contains("permission") {
-        ErrorKind::Forbidden
-    } else {
+    } else if text.is_empty() || text.starts_with("authentication failed") {
         ErrorKind::AuthFailed
+    } else {
+        ErrorKind::Forbidden
     }
 }
 

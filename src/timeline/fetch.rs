@@ -210,7 +210,11 @@ fn describe(name: &str, values: &[Value]) -> String {
 }
 
 fn value_of(attribute: &Json) -> Option<Value> {
-    Some(Value { kind: text(attribute, "type")?, value: text(attribute, "value")? })
+    Some(Value {
+        kind: text(attribute, "type")?,
+        value: text(attribute, "value")?,
+        relation: text(attribute, "object_relation"),
+    })
 }
 
 fn related_event(related: &Json) -> RelatedEvent {

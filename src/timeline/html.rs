@@ -702,7 +702,7 @@ fn values_cell(step: &Step) -> String {
             format!(
                 "<div class=\"value{}\"><span class=\"kind\">{}</span> <code>{}</code></div>",
                 if hit { " matched" } else { "" },
-                escape(&v.kind),
+                escape(v.label()),
                 escape(&v.value)
             )
         })
@@ -916,7 +916,11 @@ mod tests {
             rule_description: "a rule".into(),
             alert_id: "1".into(),
             observation: "x".into(),
-            values: vec![Value { kind: "ip-src".into(), value: "203.0.113.45".into() }],
+            values: vec![Value {
+                kind: "ip-src".into(),
+                value: "203.0.113.45".into(),
+                relation: None,
+            }],
             count: 1,
             intel: Vec::new(),
         }

@@ -69,6 +69,17 @@ pub struct Value {
     pub kind: String,
     /// The value.
     pub value: String,
+    /// Its relation in the object (`username`, `total`), when it is an
+    /// object's attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<String>,
+}
+
+impl Value {
+    /// What to call the value: its relation in the object, else its type.
+    pub fn label(&self) -> &str {
+        self.relation.as_deref().unwrap_or(&self.kind)
+    }
 }
 
 /// A value of a step that is known intel in another MISP event.

@@ -112,7 +112,7 @@ fn step_block(step: &Step, width: usize) -> Vec<String> {
         lines.extend(fill("    ", HANG, &step.observation, width));
     }
     for v in &step.values {
-        lines.extend(fill("    ", HANG, &format!("{} {}", v.kind, v.value), width));
+        lines.extend(fill("    ", HANG, &format!("{} {}", v.label(), v.value), width));
     }
     if let Some(repeats) = repeats(step) {
         lines.extend(fill("    ", HANG, &repeats, width));
@@ -536,7 +536,7 @@ mod tests {
             observation: observation.into(),
             values: values
                 .iter()
-                .map(|(k, v)| Value { kind: k.to_string(), value: v.to_string() })
+                .map(|(k, v)| Value { kind: k.to_string(), value: v.to_string(), relation: None })
                 .collect(),
             count: 1,
             intel: Vec::new(),
@@ -606,7 +606,11 @@ mod tests {
     fn text_lines_never_pass_the_width() {
         let mut t = timeline();
         t.steps[0].rule_description = "word ".repeat(80);
-        t.steps[1].values.push(Value { kind: "url".into(), value: "x".repeat(250) });
+        t.steps[1].values.push(Value {
+            kind: "url".into(),
+            value: "x".repeat(250),
+            relation: None,
+        });
         t.incident
             .tags
             .extend((0..30).map(|n| format!("misp-galaxy:mitre-attack-pattern=\"T{n}\"")));

@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.path.join(ROOT, "target", "release", "custom-misp")
 SERVER = os.path.join(ROOT, "target", "release", "misp-test-server")
 FEED = os.path.join(ROOT, "integration", "feed")
+LAB_FEED = os.path.join(ROOT, "learning", "lab", "intel-feed")
 ALERTS = os.path.join(ROOT, "integration", "sample-alerts")
 KEY = "wazuhMispTestKey0123456789abcdefghijKLMN"
 TIME = "/usr/bin/time"  # GNU time, Debian package `time`
@@ -35,7 +36,7 @@ TIME = "/usr/bin/time"  # GNU time, Debian package `time`
 def start_server(tls, workdir):
     """Starts the MISP test server seeded with the bundled feed; returns
     (process, url, ca file or None)."""
-    args = [SERVER, "--listen", "127.0.0.1:0", "--feed", FEED, "--api-key", KEY]
+    args = [SERVER, "--listen", "127.0.0.1:0", "--feed", FEED, "--feed", LAB_FEED, "--api-key", KEY]
     ca = None
     if tls:
         ca = os.path.join(workdir, "ca.pem")
@@ -134,6 +135,39 @@ def peak_rss(alert_text, options_path, workdir, vary, runs=20):
     return peak / 1024
 
 
+def replay_case(options, workdir, alerts=1000):
+    """Replays `alerts` alerts made from the lab attack (each copy on an
+    agent of its own, so there are many incidents) and returns the figures
+    of replay's summary line."""
+    lab = os.path.join(ROOT, "learning", "lab", "alerts.json")
+    with open(lab) as f:
+        lines = [json.loads(l) for l in f if l.strip()]
+    path = os.path.join(workdir, "replay.json")
+    with open(path, "w") as f:
+        for i in range(alerts):
+            alert = lines[i % len(lines)]
+            alert["agent"]["id"] = f"{100 + i // len(lines):03d}"
+            alert["id"] = f"{alert['id'].split('.')[0]}.{i}"
+            f.write(json.dumps(alert) + "\n")
+    options_path = os.path.join(workdir, "replay.options")
+    with open(options_path, "w") as f:
+        json.dump(options, f)
+    start = time.perf_counter()
+    done = subprocess.run([BINARY, "replay", "--quiet", "--options", options_path, path],
+                          capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    summary = done.stderr.strip().splitlines()[-1]
+    requests = int(summary.split("; ")[1].split()[0])
+    return {
+        "case": "replay-1000-record",
+        "alerts": alerts,
+        "seconds": round(seconds, 2),
+        "alerts_per_second": round(alerts / seconds, 1),
+        "misp_requests_per_alert": round(requests / alerts, 2),
+        "summary": summary,
+    }
+
+
 def requests_logged(log, offset):
     """The `requests=` counts of the log lines written after `offset`."""
     with open(log) as f:
@@ -189,6 +223,9 @@ def main():
             result["misp_requests_per_alert"] = sorted(set(counts))
             results.append(result)
             print(json.dumps(result), flush=True)
+        replayed = replay_case(dict(common, misp_url=http_url), workdir)
+        results.append(replayed)
+        print(json.dumps(replayed), flush=True)
     finally:
         for proc in (http, https):
             proc.terminate()
