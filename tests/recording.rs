@@ -88,7 +88,7 @@ fn without_the_template_the_observation_is_recorded_as_plain_attributes() {
     assert_eq!(run.code, 0, "{run:?}");
     let event = server.event(&incident_of_agent_004()).unwrap();
     let event = &event["Event"];
-    assert!(event.get("Object").map_or(true, |o| o.as_array().unwrap().is_empty()));
+    assert!(event.get("Object").is_none_or(|o| o.as_array().unwrap().is_empty()));
     let attributes = event["Attribute"].as_array().unwrap();
     let ip = attributes.iter().find(|a| a["type"] == json!("ip-src")).unwrap();
     assert_eq!(ip["value"], json!("198.51.100.23"));
