@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use crate::cli::Cli;
 use crate::exit::{fail, OrFail, Outcome};
 use crate::extract::{Extraction, Reader, Source};
+use std::collections::BTreeMap;
+
+use crate::enrich::{EnrichSettings, When};
 use crate::incident::RecordSettings;
 use crate::ioc::{Acceptance, IocType};
 use crate::misp::{Connection, SearchFilters};
@@ -43,6 +46,9 @@ enum Shape {
     Count,
     TextList,
     Fields,
+    Ratio,
+    Modules,
+    ModuleConfig,
 }
 
 /// Every key the options file may hold, with the shape of its value.
@@ -74,6 +80,16 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("distribution", Shape::Count),
     ("tlp", Shape::Text),
     ("sightings", Shape::Flag),
+    ("state_dir", Shape::Text),
+    ("event_context", Shape::Flag),
+    ("modules_url", Shape::Text),
+    ("enrichment", Shape::Modules),
+    ("module_config", Shape::ModuleConfig),
+    ("enrich", Shape::Text),
+    ("enrich_min_level", Shape::Count),
+    ("module_timeout", Shape::Seconds),
+    ("enrichment_ttl", Shape::Count),
+    ("detection_threshold", Shape::Ratio),
 ];
 
 /// Every key the options file may hold.
@@ -139,6 +155,12 @@ pub struct Config {
     pub report_no_match: bool,
     /// Recording of alerts in MISP incident events, and sightings.
     pub record: RecordSettings,
+    /// Enrichment by misp-modules.
+    pub enrich: EnrichSettings,
+    /// Read the galaxy context of matched events.
+    pub event_context: bool,
+    /// Where answers are remembered between runs.
+    pub state_dir: PathBuf,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -211,6 +233,16 @@ impl Options {
         }
     }
 
+    fn ratio(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) => {
+                Ok(n.as_f64())
+            }
+            Some(_) => Err(self.invalid(key, "must be a number from 0 to 1")),
+        }
+    }
+
     fn strings(&self, key: &str) -> Result<Vec<String>> {
         match self.get(key) {
             None => Ok(Vec::new()),
@@ -259,6 +291,9 @@ impl Options {
                 Shape::Count => self.count(key, u32::MAX.into()).map(drop)?,
                 Shape::TextList => self.strings(key).map(drop)?,
                 Shape::Fields => extra_fields(self).map(drop)?,
+                Shape::Ratio => self.ratio(key).map(drop)?,
+                Shape::Modules => module_lists(self).map(drop)?,
+                Shape::ModuleConfig => module_configs(self).map(drop)?,
             }
         }
         Ok(())
@@ -326,6 +361,9 @@ impl Config {
             extraction: extraction(options)?,
             report_no_match: options.flag("report_no_match")?.unwrap_or(false),
             record: record_settings(options)?,
+            enrich: enrich_settings(options)?,
+            event_context: options.flag("event_context")?.unwrap_or(true),
+            state_dir: options.path("state_dir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
             warnings,
         })
     }
@@ -487,6 +525,73 @@ fn filters(options: &Options) -> Result<SearchFilters> {
         tags: options.strings("tags")?,
         limit: options.count("max_matches", 10_000)?.map_or(defaults.limit, |n| n.max(1) as usize),
     })
+}
+
+/// The default state directory; the installer creates it, owned by the
+/// `wazuh` user.
+pub const DEFAULT_STATE_DIR: &str = "/var/ossec/var/custom-misp";
+
+/// The default misp-modules server.
+pub const DEFAULT_MODULES_URL: &str = "http://127.0.0.1:6666";
+
+fn enrich_settings(options: &Options) -> Result<EnrichSettings> {
+    let when = match options.string("enrich")?.as_deref() {
+        None | Some("matched") => When::Matched,
+        Some("all") => When::All,
+        Some(_) => return Err(options.invalid("enrich", "must be \"matched\" or \"all\"")),
+    };
+    let url = options
+        .string("modules_url")?
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_MODULES_URL.into());
+    if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+        return Err(options.invalid("modules_url", "must be an http or https URL"));
+    }
+    Ok(EnrichSettings {
+        url: url.trim_end_matches('/').to_string(),
+        modules: module_lists(options)?,
+        config: module_configs(options)?,
+        when,
+        min_level: options.count("enrich_min_level", 16)?,
+        timeout: options.seconds("module_timeout")?.unwrap_or(Duration::from_secs(3)),
+        ttl: Duration::from_secs(options.count("enrichment_ttl", 30 * 24 * 3600)?.unwrap_or(3600)),
+        threshold: options.ratio("detection_threshold")?.unwrap_or(0.2),
+    })
+}
+
+/// The `enrichment` option: `{"hash": ["hashlookup"], "ip": ["ipasn"],
+/// "domain": [...], "url": [...]}`.
+fn module_lists(options: &Options) -> Result<BTreeMap<String, Vec<String>>> {
+    let Some(value) = options.get("enrichment") else { return Ok(BTreeMap::new()) };
+    let bad = || {
+        options.invalid("enrichment", "must map hash, ip, domain or url to a list of module names")
+    };
+    let map = value.as_object().ok_or_else(bad)?;
+    let mut out = BTreeMap::new();
+    for (kind, names) in map {
+        if !["hash", "ip", "domain", "url"].contains(&kind.as_str()) {
+            return Err(bad());
+        }
+        let names: Option<Vec<String>> = names
+            .as_array()
+            .and_then(|n| n.iter().map(|m| m.as_str().map(str::to_string)).collect());
+        out.insert(kind.clone(), names.ok_or_else(bad)?);
+    }
+    Ok(out)
+}
+
+/// The `module_config` option: each module's settings object, kept as a
+/// secret because it holds API keys.
+fn module_configs(options: &Options) -> Result<BTreeMap<String, Secret>> {
+    let Some(value) = options.get("module_config") else { return Ok(BTreeMap::new()) };
+    let bad = || options.invalid("module_config", "must map module names to objects of settings");
+    let map = value.as_object().ok_or_else(bad)?;
+    map.iter()
+        .map(|(module, config)| match config {
+            Value::Object(_) => Ok((module.clone(), Secret::new(&config.to_string()))),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// Recording settings from the options.

@@ -173,6 +173,11 @@ pub fn incident_uuid(manager: &str, agent_id: &str, window: &DateTime<chrono::Ut
     Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
 }
 
+/// A uuid derived from `parent` (a uuid) and `name`.
+pub fn derived_uuid(parent: &str, name: &str) -> String {
+    child_uuid(parent, name)
+}
+
 /// A uuid derived from `parent` and `name`.
 fn child_uuid(parent: &str, name: &str) -> String {
     let parent = Uuid::parse_str(parent).unwrap_or(NAMESPACE);
@@ -197,6 +202,7 @@ pub fn plan(
     alert: &Alert,
     found: &Found,
     high_match: bool,
+    intel_tags: &[String],
 ) -> Result<Plan> {
     let raw = alert.text("timestamp").unwrap_or_default();
     let time = timestamp::parse(&raw).context("alert timestamp")?;
@@ -205,7 +211,7 @@ pub fn plan(
     let event_uuid = incident_uuid(&alert.manager(), &agent.id, &window);
     let seen = timestamp::misp_format(&time);
     let level = threat_level(alert.rule_level(), high_match);
-    let observation = observe(alert, &found.iocs, &event_uuid, &seen);
+    let observation = observe(alert, &found.iocs, &event_uuid, &seen, intel_tags);
     let date = window.format("%Y-%m-%d").to_string();
     let mut tags =
         vec![json!({"name": settings.tlp}), json!({"name": agent_tag(&agent.id, &agent.name)})];
@@ -273,9 +279,15 @@ fn comment(alert: &Alert) -> String {
 /// Picks the observation for an alert: the first template that holds all
 /// of its IoCs, else plain attributes, so that one request records
 /// everything the alert carried.
-fn observe(alert: &Alert, iocs: &[Ioc], event_uuid: &str, seen: &str) -> Observation {
+fn observe(
+    alert: &Alert,
+    iocs: &[Ioc],
+    event_uuid: &str,
+    seen: &str,
+    intel_tags: &[String],
+) -> Observation {
     let note = comment(alert);
-    let builder = ObjectBuilder { alert, event_uuid, seen, comment: &note };
+    let builder = ObjectBuilder { alert, event_uuid, seen, comment: &note, intel_tags };
     let templates = [
         ObjectBuilder::file,
         ObjectBuilder::auth_failure,
@@ -294,6 +306,8 @@ struct ObjectBuilder<'a> {
     event_uuid: &'a str,
     seen: &'a str,
     comment: &'a str,
+    /// Galaxy tags of the intel the alert matched (threat actors, malware).
+    intel_tags: &'a [String],
 }
 
 /// Fields that name the source of a connection or login.
@@ -509,13 +523,15 @@ impl ObjectBuilder<'_> {
         Observation::Attributes(self.with_attack_tags(list))
     }
 
-    /// Puts the ATT&CK galaxy tags of the alert's rule on the first
-    /// attribute: the incident event carries those of its first alert, and
-    /// each later alert's techniques stay with its own observation, so no
-    /// request is spent on tagging the event.
+    /// Puts the ATT&CK galaxy tags of the alert's rule, and the threat
+    /// actors and malware of the intel it matched, on the first attribute:
+    /// the incident event carries the techniques of its first alert, and
+    /// each later alert's stay with its own observation, so no request is
+    /// spent on tagging the event.
     fn with_attack_tags(&self, mut attributes: Vec<Value>) -> Vec<Value> {
-        let tags: Vec<Value> =
-            attack_tags(self.alert).into_iter().map(|t| json!({"name": t})).collect();
+        let mut names = attack_tags(self.alert);
+        names.extend(self.intel_tags.iter().cloned());
+        let tags: Vec<Value> = names.into_iter().map(|t| json!({"name": t})).collect();
         if let (Some(first), false) = (attributes.first_mut(), tags.is_empty()) {
             first["Tag"] = json!(tags);
         }
@@ -542,18 +558,18 @@ mod tests {
         let later = BRUTE.replace("09:02:10.120", "23:59:59.999");
         let (b, _) = alert(&later);
         let settings = RecordSettings::default();
-        let first = plan(&settings, &a, &found, false).unwrap();
-        let second = plan(&settings, &b, &found, false).unwrap();
+        let first = plan(&settings, &a, &found, false, &[]).unwrap();
+        let second = plan(&settings, &b, &found, false, &[]).unwrap();
         assert_eq!(first.event_uuid, second.event_uuid);
         let next_day = BRUTE.replace("2026-11-18T09", "2026-11-19T09");
         let (c, _) = alert(&next_day);
-        assert_ne!(plan(&settings, &c, &found, false).unwrap().event_uuid, first.event_uuid);
+        assert_ne!(plan(&settings, &c, &found, false, &[]).unwrap().event_uuid, first.event_uuid);
     }
 
     #[test]
     fn a_brute_force_becomes_an_authentication_failure_report() {
         let (a, found) = alert(BRUTE);
-        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         let Observation::Object { template, object } = &plan.observation else {
             panic!("no object")
         };
@@ -588,7 +604,7 @@ mod tests {
     #[test]
     fn the_event_carries_tlp_agent_and_attack_tags() {
         let (a, found) = alert(BRUTE);
-        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         assert_eq!(
             plan.event["info"],
             json!("Wazuh incident: agent 021 FIN-APP-01 (10.40.20.21), 2026-11-18")
@@ -612,8 +628,10 @@ mod tests {
             BRUTE.replace("09:02:10.120", "09:05:00.000").replace("1795424530.1", "1795424700.9");
         let (b, _) = alert(&later);
         let settings = RecordSettings::default();
-        let first = plan(&settings, &a, &found, false).unwrap().observation.first_attribute_uuid();
-        let again = plan(&settings, &b, &found, false).unwrap().observation.first_attribute_uuid();
+        let first =
+            plan(&settings, &a, &found, false, &[]).unwrap().observation.first_attribute_uuid();
+        let again =
+            plan(&settings, &b, &found, false, &[]).unwrap().observation.first_attribute_uuid();
         assert_eq!(first, again);
     }
 
@@ -621,7 +639,7 @@ mod tests {
     fn a_missing_timestamp_is_an_error_naming_it() {
         let (a, found) =
             alert(&BRUTE.replace(r#""timestamp":"2026-11-18T09:02:10.120+0000","#, ""));
-        let err = plan(&RecordSettings::default(), &a, &found, false).unwrap_err();
+        let err = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
             "alert timestamp: timestamp \"\" is not ISO 8601 with an offset"
@@ -647,7 +665,7 @@ mod tests {
             r#""groups":["syslog","attacks"]"#,
         );
         let (a, found) = alert(&login);
-        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         let Observation::Object { template, .. } = &plan.observation else { panic!("no object") };
         assert_eq!(*template, IP_PORT_TEMPLATE);
     }
@@ -660,7 +678,7 @@ mod tests {
         );
         let (a, found) = alert(&mixed);
         assert_eq!(found.iocs.len(), 3);
-        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         let Observation::Attributes(list) = &plan.observation else { panic!("an object") };
         let types: Vec<&str> = list.iter().map(|a| a["type"].as_str().unwrap()).collect();
         assert_eq!(types, vec!["ip-src", "url", "domain"]);
@@ -669,7 +687,7 @@ mod tests {
     #[test]
     fn without_a_template_an_object_becomes_commented_attributes() {
         let (a, found) = alert(BRUTE);
-        let plan = plan(&RecordSettings::default(), &a, &found, false).unwrap();
+        let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         let flat = plan.observation.as_attributes();
         assert_eq!(flat[0]["type"], json!("ip-src"));
         assert!(flat[0]["comment"]

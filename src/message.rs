@@ -101,6 +101,17 @@ pub fn error_message(err: &MispError, stage: &str, alert: &AlertSummary) -> Valu
     envelope(json!({"status": "error", "error": error, "alert": alert.to_json()}))
 }
 
+/// The message for an IoC that matched no intel but that a misp-modules
+/// module found malicious.
+pub fn enriched_message(ioc: &Ioc, enrichment: Value, alert: &AlertSummary) -> Value {
+    envelope(json!({
+        "status": "enriched",
+        "ioc": ioc_json(ioc),
+        "enrichment": enrichment,
+        "alert": alert.to_json(),
+    }))
+}
+
 /// The message for an alert whose IoCs matched nothing.
 pub fn no_match_message(iocs: &[Ioc], alert: &AlertSummary) -> Value {
     let values: Vec<&str> = iocs.iter().map(|i| i.value.as_str()).collect();

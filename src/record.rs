@@ -10,6 +10,7 @@ use log::debug;
 use serde_json::{json, Value};
 
 use crate::budget::Deadline;
+use crate::enrich::Verdict;
 use crate::incident::{self, Observation, Plan};
 use crate::misp::{ErrorKind, MispClient, MispError};
 
@@ -156,6 +157,101 @@ fn sight_repeat(
         );
     }
     Ok(Recorded::Repeat)
+}
+
+/// The most objects of module results added to an incident per alert.
+const MAX_ENRICHMENT_OBJECTS: usize = 4;
+
+/// Adds what the modules said to the incident, beside the observation:
+/// legacy typed values and misp_standard attributes in one request, each
+/// misp_standard object in one more (at most four). Everything is
+/// `to_ids: false`, commented with the module and the IoC, and carries a
+/// uuid derived from them, so a repeat adds nothing.
+pub fn add_enrichment(
+    client: &MispClient,
+    plan: &Plan,
+    verdicts: &[(usize, &Verdict)],
+    deadline: &Deadline,
+) -> Result<(), MispError> {
+    let mut attributes = Vec::new();
+    let mut objects = Vec::new();
+    for (_, verdict) in verdicts.iter().filter(|(_, v)| v.status == "ok") {
+        let comment =
+            format!("misp-modules {} for the observation at {}", verdict.module, plan.seen);
+        collect_results(plan, verdict, &comment, &mut attributes, &mut objects);
+    }
+    if !attributes.is_empty() {
+        match client.post(
+            &format!("/attributes/add/{}", plan.event_uuid),
+            &Value::Array(attributes),
+            deadline,
+        ) {
+            Err(err) if !is_duplicate(&err) => return Err(err),
+            _ => {}
+        }
+    }
+    for object in objects.into_iter().take(MAX_ENRICHMENT_OBJECTS) {
+        let template = object["template_uuid"].as_str().unwrap_or_default().to_string();
+        let path = format!("/objects/add/{}/{template}", plan.event_uuid);
+        match client.post(&path, &json!({"Object": object}), deadline) {
+            Err(err) if !is_duplicate(&err) && !is_missing_template(&err) => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The attributes and objects of one module answer, ready for the
+/// incident.
+fn collect_results(
+    plan: &Plan,
+    verdict: &Verdict,
+    comment: &str,
+    attributes: &mut Vec<Value>,
+    objects: &mut Vec<Value>,
+) {
+    let stamp = |kind: &str, value: &str| {
+        let name = format!("{}|{}|{kind}|{value}", verdict.module, plan.seen);
+        incident::derived_uuid(&plan.event_uuid, &name)
+    };
+    let attribute = |kind: &str, value: &str| {
+        json!({"uuid": stamp(kind, value), "type": kind, "value": value, "to_ids": false,
+               "distribution": 5, "comment": comment, "disable_correlation": kind == "text"})
+    };
+    match &verdict.results {
+        Value::Array(items) => {
+            for item in items {
+                let kind = item["types"][0].as_str().unwrap_or("text");
+                for value in
+                    item["values"].as_array().into_iter().flatten().filter_map(Value::as_str)
+                {
+                    attributes.push(attribute(kind, value));
+                }
+            }
+        }
+        Value::Object(map) => {
+            for a in map.get("Attribute").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(kind), Some(value)) = (a["type"].as_str(), a["value"].as_str()) {
+                    attributes.push(attribute(kind, value));
+                }
+            }
+            for o in map.get("Object").and_then(Value::as_array).into_iter().flatten() {
+                let mut object = o.clone();
+                let name = object["name"].as_str().unwrap_or("object").to_string();
+                object["uuid"] = json!(stamp("object", &name));
+                object["comment"] = json!(comment);
+                object["distribution"] = json!(5);
+                for a in object["Attribute"].as_array_mut().into_iter().flatten() {
+                    a["to_ids"] = json!(false);
+                    if let Some(map) = a.as_object_mut() {
+                        map.remove("uuid");
+                    }
+                }
+                objects.push(object);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Adds a sighting (type 0) to every attribute holding one of `values`:

@@ -14,7 +14,9 @@ use crate::config::{self, Config, LogTarget, Options, Output, SourceSettings};
 use crate::exit::{fail, outcome_of, OrFail, Outcome};
 use crate::extract::{self, Found};
 use crate::feed::Feed;
-use crate::incident;
+use std::collections::BTreeMap;
+
+use crate::cache::Cache;
 use crate::intel::{self, Finding, IntelSource};
 use crate::logging;
 use crate::message::{self, AlertSummary};
@@ -23,6 +25,7 @@ use crate::misp::{ErrorKind, MispClient, MispError};
 use crate::record;
 use crate::wazuh::{self, QueueSocket, SocketError};
 use crate::{analyst, replay};
+use crate::{context, enrich, incident};
 
 /// Runs the integration for `cli` and returns the exit code. Every
 /// failure is logged once, and repeated on standard error so that
@@ -124,10 +127,15 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     }
     let source = open_source(config)?;
     let mut answer = Answer::new(&head, &summary);
-    let attributes = answer.look_up(config, &source, &found, deadline);
-    if let (IntelSource::Misp(client), Some(attributes)) = (&source, &attributes) {
-        let findings = intel::findings(&found.iocs, attributes);
-        answer.write_back(config, client, alert, &found, &findings, deadline);
+    let mut modules = None;
+    if let Some(attributes) = answer.look_up(config, &source, &found, deadline) {
+        let findings = intel::findings(&found.iocs, &attributes);
+        let extras = Extras::gather(config, &source, alert, &found, &findings, deadline);
+        answer.report(config, &found, &findings, &extras);
+        if let IntelSource::Misp(client) = &source {
+            answer.write_back(config, client, alert, &found, &findings, &extras, deadline);
+        }
+        modules = config.enrich.enabled().then(|| extras.module_answers());
     }
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
@@ -143,8 +151,9 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
         outcome: answer.outcome,
         failure: answer.failure.clone(),
     };
+    let modules = modules.map_or_else(String::new, |m| format!(" modules={m}"));
     info!(
-        "{head} iocs={} requests={} matches={} recorded={} datagrams={} elapsed_ms={}",
+        "{head} iocs={} requests={} matches={}{modules} recorded={} datagrams={} elapsed_ms={}",
         ioc_list(&found),
         report.requests,
         report.matches,
@@ -180,9 +189,8 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// Asks the source; adds one message per matched IoC, one for a
-    /// failure, one for no match when asked. Returns the attributes, or
-    /// `None` when the lookup failed.
+    /// Asks the source. Returns the attributes, or `None` when the lookup
+    /// failed, after adding the failure's message.
     fn look_up(
         &mut self,
         config: &Config,
@@ -191,16 +199,7 @@ impl<'a> Answer<'a> {
         deadline: &Deadline,
     ) -> Option<Vec<Attribute>> {
         match source.search(&found.iocs, &config.filters, deadline) {
-            Ok(attributes) => {
-                let findings = intel::findings(&found.iocs, &attributes);
-                self.matches = findings.len();
-                self.messages
-                    .extend(findings.iter().map(|f| message::match_message(f, self.summary)));
-                if findings.is_empty() && config.report_no_match {
-                    self.messages.push(message::no_match_message(&found.iocs, self.summary));
-                }
-                Some(attributes)
-            }
+            Ok(attributes) => Some(attributes),
             Err(err) => {
                 let line = format!("{} MISP lookup failed: {err}", self.head);
                 warn!("{line}");
@@ -212,8 +211,38 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// Sights matched intel and records the alert in its incident. A
-    /// failure adds an error message and never removes the lookup's.
+    /// Adds one message per matched IoC (with its enrichment and its
+    /// event's context), one per unmatched IoC that a module found
+    /// malicious, and one for no match when asked.
+    fn report(&mut self, config: &Config, found: &Found, findings: &[Finding], extras: &Extras) {
+        self.matches = findings.len();
+        for finding in findings {
+            let mut message = message::match_message(finding, self.summary);
+            if let Some(verdicts) = extras.verdicts_of(found, finding.ioc) {
+                message["misp"]["enrichment"] = enrich::section(verdicts);
+            }
+            if let Some(context) = extras.context_of(finding) {
+                message["misp"]["context"] = context.clone();
+            }
+            self.messages.push(message);
+        }
+        for (index, verdicts) in &extras.verdicts {
+            let ioc = &found.iocs[*index];
+            let matched = findings.iter().any(|f| std::ptr::eq(f.ioc, ioc));
+            let section = enrich::section(verdicts);
+            if !matched && section["verdict"] == "malicious" {
+                self.messages.push(message::enriched_message(ioc, section, self.summary));
+            }
+        }
+        if self.messages.is_empty() && config.report_no_match {
+            self.messages.push(message::no_match_message(&found.iocs, self.summary));
+        }
+    }
+
+    /// Sights matched intel and records the alert in its incident, with
+    /// the enrichment results beside it. A failure adds an error message
+    /// and never removes the lookup's.
+    #[allow(clippy::too_many_arguments)]
     fn write_back(
         &mut self,
         config: &Config,
@@ -221,6 +250,7 @@ impl<'a> Answer<'a> {
         alert: &Alert,
         found: &Found,
         findings: &[Finding],
+        extras: &Extras,
         deadline: &Deadline,
     ) {
         let settings = &config.record;
@@ -239,7 +269,7 @@ impl<'a> Answer<'a> {
         let high = findings
             .iter()
             .any(|f| f.best.event.as_ref().and_then(|e| e.threat_level_id.as_deref()) == Some("1"));
-        let plan = match incident::plan(settings, alert, found, high) {
+        let plan = match incident::plan(settings, alert, found, high, &extras.cluster_tags()) {
             Ok(plan) => plan,
             Err(err) => {
                 let err = MispError::new(ErrorKind::BadAlert, None, format!("{err:#}"));
@@ -247,7 +277,16 @@ impl<'a> Answer<'a> {
             }
         };
         match record::record(client, &plan, &source, deadline) {
-            Ok(done) => self.recorded = done.to_string(),
+            Ok(done) => {
+                self.recorded = done.to_string();
+                let enrichment = extras.all_verdicts();
+                let new = matches!(done, record::Recorded::Added | record::Recorded::Created);
+                if new && !enrichment.is_empty() {
+                    if let Err(err) = record::add_enrichment(client, &plan, &enrichment, deadline) {
+                        self.write_failed("enrichment", &err);
+                    }
+                }
+            }
             Err(err) => self.write_failed("record", &err),
         }
     }
@@ -264,6 +303,99 @@ impl<'a> Answer<'a> {
             self.outcome = Outcome::RecordFailed;
         }
     }
+}
+
+/// What a run learns beside the lookup: the context of the matched events
+/// and the modules' verdicts.
+#[derive(Default)]
+struct Extras {
+    /// Context per matched event id.
+    context: BTreeMap<String, serde_json::Value>,
+    /// Verdicts per IoC index.
+    verdicts: BTreeMap<usize, Vec<enrich::Verdict>>,
+}
+
+impl Extras {
+    fn gather(
+        config: &Config,
+        source: &IntelSource,
+        alert: &Alert,
+        found: &Found,
+        findings: &[Finding],
+        deadline: &Deadline,
+    ) -> Extras {
+        let mut extras = Extras::default();
+        let wants_context = config.event_context && !findings.is_empty();
+        if !wants_context && !config.enrich.enabled() {
+            return extras;
+        }
+        let (cache, warning) = Cache::open(&config.state_dir);
+        if let Some(warning) = warning {
+            warn!("{warning}");
+        }
+        if let (IntelSource::Misp(client), true) = (source, wants_context) {
+            let mut events: Vec<String> = findings.iter().filter_map(event_of).collect();
+            events.dedup();
+            let url = client.url();
+            extras.context =
+                context::of_events(client, url, &events, &cache, config.enrich.ttl, deadline);
+        }
+        if config.enrich.enabled() {
+            let level = alert.rule_level();
+            let wanted: Vec<bool> = found
+                .iocs
+                .iter()
+                .map(|ioc| {
+                    config.enrich.wants(findings.iter().any(|f| std::ptr::eq(f.ioc, ioc)), level)
+                })
+                .collect();
+            extras.verdicts =
+                enrich::enrich(&config.enrich, &found.iocs, &wanted, &cache, deadline);
+        }
+        extras
+    }
+
+    fn verdicts_of(&self, found: &Found, ioc: &crate::ioc::Ioc) -> Option<&Vec<enrich::Verdict>> {
+        let index = found.iocs.iter().position(|i| std::ptr::eq(i, ioc))?;
+        self.verdicts.get(&index)
+    }
+
+    fn context_of(&self, finding: &Finding) -> Option<&serde_json::Value> {
+        self.context.get(&event_of(finding)?)
+    }
+
+    /// The galaxy tags of the matched events' threat actors and malware.
+    fn cluster_tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        for context in self.context.values() {
+            for tag in context["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_string());
+                }
+            }
+        }
+        tags
+    }
+
+    /// Every verdict with the IoC it is about.
+    fn all_verdicts(&self) -> Vec<(usize, &enrich::Verdict)> {
+        self.verdicts.iter().flat_map(|(i, list)| list.iter().map(move |v| (*i, v))).collect()
+    }
+
+    /// How many module answers the run had (fresh or remembered).
+    fn module_answers(&self) -> usize {
+        self.verdicts.values().map(Vec::len).sum()
+    }
+}
+
+/// The id (or uuid) of the event of a finding's attribute.
+fn event_of(finding: &Finding) -> Option<String> {
+    let event = finding.best.event.as_ref();
+    finding
+        .best
+        .event_id
+        .clone()
+        .or_else(|| event.and_then(|e| e.id.clone().or_else(|| e.uuid.clone())))
 }
 
 /// The source of sightings: the Wazuh manager and agent that saw the IoC.

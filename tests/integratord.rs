@@ -21,10 +21,13 @@ fn misp(options: ServerOptions) -> MispServer {
     server
 }
 
-/// Options for a lookup only: recording and sightings are tested on
-/// their own.
+/// Options for a lookup only: recording, sightings and the matched
+/// events' context are tested on their own.
 fn misp_options(server: &MispServer) -> Value {
-    json!({"misp_url": server.url(), "api_key": TEST_API_KEY, "record": false, "sightings": false})
+    json!({
+        "misp_url": server.url(), "api_key": TEST_API_KEY,
+        "record": false, "sightings": false, "event_context": false
+    })
 }
 
 fn fault(path: &str, fault: Fault) -> FaultRule {
@@ -413,4 +416,26 @@ fn the_api_key_appears_nowhere_even_in_debug_mode() {
     let everything =
         format!("{}{}{}{}", run.stdout, run.stderr, run.log.join("\n"), run.datagrams.join("\n"));
     assert!(!everything.contains(TEST_API_KEY));
+}
+
+// The matched events' context.
+
+#[test]
+fn a_match_carries_its_event_s_threat_context_read_once_and_remembered() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let mut options = misp_options(&server);
+    options["event_context"] = json!(true);
+    let run = manager.integratord(&sample("sysmon-1-dropper.json"), options.clone(), "10", "3");
+    assert_eq!(run.code, 0, "{run:?}");
+    // Four hashes matched one event: one search and one view of that event.
+    assert_eq!(server.count("POST", SEARCH), 1);
+    assert_eq!(server.count("GET", "/events/view/"), 1);
+    let context = &run.message(0)["misp"]["context"];
+    assert_eq!(context["threat_actors"][0]["name"], json!("Glass Heron"));
+    assert_eq!(context["malware"], json!(["InvoiceLoader"]));
+    assert_eq!(run.message(3)["misp"]["context"], *context);
+    let again = manager.integratord(&sample("sysmon-1-dropper.json"), options, "10", "3");
+    assert_eq!(again.message(0)["misp"]["context"], *context);
+    assert_eq!(server.count("GET", "/events/view/"), 1, "the context is remembered between runs");
 }

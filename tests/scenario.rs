@@ -133,6 +133,19 @@ fn the_attack_replays_into_one_incident_with_every_step_in_order() {
         .map(|a| &a["to_ids"])
         .collect();
     assert!(ids_flags.iter().all(|f| **f == json!(false)), "observations are never IDS indicators");
+    let file = event["Object"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["comment"].as_str().unwrap().contains("rule 554 "))
+        .unwrap();
+    let file_tags: Vec<&str> = file["Attribute"][0]["Tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(file_tags.contains(&"misp-galaxy:threat-actor=\"Glass Heron\""), "{file_tags:?}");
 }
 
 /// The uuids of the lab feed's intel events.
@@ -242,6 +255,8 @@ const EXPECTED_STEPS: [(&str, &str); 9] = [
 
 /// The end of replay's summary line: the one alert outside the block's
 /// groups (an RDP logon), the one without IoCs (a login from the internal
-/// network), the noise that matched nothing and stayed out of the incident.
+/// network), the noise that matched nothing and stayed out of the incident;
+/// the requests include one view of each of the two intel events, whose
+/// context is remembered after that.
 const REPLAY_TOTALS: &str = "alerts/s): 1 filtered out, 19 matched (25 datagrams), 19 recorded, \
-     1 skipped, 0 failed, 0 invalid; 76 MISP requests (3.17 per alert)";
+     1 skipped, 0 failed, 0 invalid; 78 MISP requests (3.25 per alert)";

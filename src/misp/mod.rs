@@ -187,6 +187,11 @@ impl MispClient {
         Ok(MispClient { http, connection, requests: std::cell::Cell::new(0) })
     }
 
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.connection.url
+    }
+
     /// How many HTTP requests this client has sent.
     pub fn requests(&self) -> usize {
         self.requests.get()

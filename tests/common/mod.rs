@@ -175,12 +175,14 @@ impl Manager {
         path
     }
 
-    /// `options` with this manager's socket and log file, unless they name
-    /// their own.
+    /// `options` with this manager's socket, log file and state directory,
+    /// unless they name their own.
     pub fn options(&self, mut options: Value) -> Value {
         let object = options.as_object_mut().expect("options are an object");
         object.entry("socket").or_insert_with(|| Value::String(self.socket.display().to_string()));
         object.entry("log_file").or_insert_with(|| Value::String(self.log.display().to_string()));
+        let state = self.dir.path().join("state");
+        object.entry("state_dir").or_insert_with(|| Value::String(state.display().to_string()));
         options
     }
 

@@ -1,0 +1,235 @@
+//! The misp-modules client: module discovery (`GET /modules`, remembered
+//! between runs) and queries (`POST /query`), in the legacy form or the
+//! misp_standard form as each module declares, always with `config`.
+//!
+//! misp-modules answers its errors with HTTP 200 and `{"error": ...}`; a
+//! dead server, a timeout and an unknown module are errors of one module,
+//! never of the run.
+
+use std::io::Read;
+use std::time::Duration;
+
+use log::debug;
+use reqwest::blocking::Client;
+use serde_json::{json, Map, Value};
+
+use crate::cache::Cache;
+
+/// How long the module list is remembered.
+const LIST_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The largest module answer read.
+const MAX_ANSWER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What a module declares about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    /// The module name, e.g. `hashlookup`.
+    pub name: String,
+    /// The MISP attribute types it takes.
+    pub input: Vec<String>,
+    /// True for the misp_standard format (an `attribute` in, MISP objects
+    /// out); false for the legacy one.
+    pub standard: bool,
+}
+
+/// The answer of one module to one value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The module's `results`.
+    Results(Value),
+    /// The module, or the server, said no.
+    Failed {
+        /// `error`, `timeout`, `unknown_module` or `unreachable`.
+        kind: &'static str,
+        /// One line.
+        message: String,
+    },
+}
+
+/// A misp-modules server.
+pub struct ModulesClient {
+    http: Client,
+    url: String,
+}
+
+impl ModulesClient {
+    /// A client for the server at `url` (no trailing slash).
+    pub fn new(url: &str) -> anyhow::Result<ModulesClient> {
+        let http = Client::builder()
+            .user_agent(concat!("wazuh-misp/", env!("CARGO_PKG_VERSION")))
+            .tls_built_in_root_certs(url.starts_with("https:"))
+            .build()?;
+        Ok(ModulesClient { http, url: url.trim_end_matches('/').to_string() })
+    }
+
+    /// The server's expansion modules, from the cache when a run asked
+    /// within a day.
+    pub fn modules(&self, cache: &Cache, timeout: Duration) -> Result<Vec<Module>, String> {
+        let key = format!("misp-modules|list|{}", self.url);
+        let list = match cache.get(&key) {
+            Some(list) => list,
+            None => {
+                let list = self.get_json("/modules", timeout)?;
+                cache.put(&key, &list, LIST_TTL);
+                list
+            }
+        };
+        Ok(parse_modules(&list))
+    }
+
+    /// Asks `module` about `value` of MISP type `kind`. `config` holds
+    /// the module's settings (API keys); it is sent, never logged.
+    pub fn query(
+        &self,
+        module: &Module,
+        kind: &str,
+        value: &str,
+        config: &Value,
+        timeout: Duration,
+    ) -> Answer {
+        let mut body =
+            json!({"module": module.name, "config": config, "timeout": timeout.as_secs().max(1)});
+        if module.standard {
+            let uuid = uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_OID,
+                format!("{kind}|{value}").as_bytes(),
+            );
+            body["attribute"] = json!({"type": kind, "value": value, "uuid": uuid.to_string()});
+        } else {
+            body[kind] = json!(value);
+        }
+        debug!("misp-modules query: {} {kind} {value}", module.name);
+        let reply = self
+            .http
+            .post(format!("{}/query", self.url))
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|e| failure(&e))
+            .and_then(|r| read_json(r).map_err(|m| Answer::Failed { kind: "error", message: m }));
+        match reply {
+            Ok(reply) => answer_of(reply),
+            Err(failed) => failed,
+        }
+    }
+
+    fn get_json(&self, path: &str, timeout: Duration) -> Result<Value, String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .timeout(timeout)
+            .send()
+            .map_err(|e| format!("misp-modules at {}: {}", self.url, innermost(&e)))?;
+        read_json(response)
+    }
+}
+
+fn read_json(response: reqwest::blocking::Response) -> Result<Value, String> {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    response
+        .take(MAX_ANSWER_BYTES)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    if status != 200 {
+        return Err(format!("HTTP {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON: {e}"))
+}
+
+/// A module's answer: its results, or its `error`.
+fn answer_of(reply: Value) -> Answer {
+    if let Some(error) = reply.get("error") {
+        let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
+        let kind =
+            if message.starts_with("Something went wrong") { "unknown_module" } else { "error" };
+        let kind = if message == "Timeout." { "timeout" } else { kind };
+        return Answer::Failed { kind, message: one_line(&message) };
+    }
+    match reply.get("results") {
+        Some(results) => Answer::Results(results.clone()),
+        None => Answer::Failed { kind: "error", message: "answer without results".into() },
+    }
+}
+
+fn failure(err: &reqwest::Error) -> Answer {
+    if err.is_timeout() {
+        return Answer::Failed {
+            kind: "timeout",
+            message: "no answer within the module timeout".into(),
+        };
+    }
+    Answer::Failed { kind: "unreachable", message: one_line(&innermost(err)) }
+}
+
+fn innermost(err: &reqwest::Error) -> String {
+    let mut last: &dyn std::error::Error = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// The expansion modules of a `/modules` list.
+pub fn parse_modules(list: &Value) -> Vec<Module> {
+    let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    entries
+        .iter()
+        .filter(|m| {
+            let types =
+                m.get("meta").and_then(|meta| meta.get("module-type")).or_else(|| m.get("type"));
+            types.is_none_or(|t| t.to_string().contains("expansion"))
+        })
+        .filter_map(|m| {
+            let attributes = m.get("mispattributes").unwrap_or(&Value::Null);
+            let input = attributes.get("input").and_then(Value::as_array)?;
+            Some(Module {
+                name: m.get("name")?.as_str()?.to_string(),
+                input: input.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                standard: attributes.get("format").and_then(Value::as_str) == Some("misp_standard"),
+            })
+        })
+        .collect()
+}
+
+fn one_line(text: &str) -> String {
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    flat.trim().chars().take(300).collect()
+}
+
+/// An empty config object, for modules that need no settings.
+pub fn no_config() -> Value {
+    Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_module_list_gives_inputs_and_format() {
+        let list = json!([
+            {"name": "hashlookup", "type": "expansion", "mispattributes": {"input": ["md5", "sha1"], "format": "misp_standard"}},
+            {"name": "dns", "type": "expansion", "mispattributes": {"input": ["hostname", "domain"], "output": ["ip-src"]}},
+            {"name": "cef_export", "type": "export", "mispattributes": {"input": ["md5"]}}
+        ]);
+        let modules = parse_modules(&list);
+        assert_eq!(modules.len(), 2);
+        assert!(modules[0].standard);
+        assert_eq!(modules[1].input, vec!["hostname", "domain"]);
+        assert!(!modules[1].standard);
+    }
+
+    #[test]
+    fn errors_in_http_200_answers_are_failures_of_their_kind() {
+        let err = answer_of(json!({"error": "Timeout."}));
+        assert_eq!(err, Answer::Failed { kind: "timeout", message: "Timeout.".into() });
+        let unknown = answer_of(
+            json!({"error": "Something went wrong, look in the server logs for details"}),
+        );
+        assert!(matches!(unknown, Answer::Failed { kind: "unknown_module", .. }));
+        assert_eq!(answer_of(json!({"results": []})), Answer::Results(json!([])));
+    }
+}
