@@ -8,6 +8,7 @@
 #   etc/rules/misp_rules.xml                the rules, mode 0660
 #   integrations/custom-misp.d/feed/        the bundled offline MISP feed
 #   integrations/custom-misp.d/sample-alerts/  alerts for a test by hand
+#   var/custom-misp/                        the state directory (wazuh:wazuh 0750)
 # all owned root:wazuh when run as root on a host with a wazuh group (as
 # Wazuh's own files are), unless --no-chown. It never edits ossec.conf: it
 # prints the <integration> block to paste there, and the command to try
@@ -167,11 +168,24 @@ put "$rules_src" "$rules_dir/misp_rules.xml" 0660
 put_dir "$feed_src" "$data_dir/feed"
 put_dir "$samples_src" "$data_dir/sample-alerts"
 
+# The state directory: answers remembered between runs. The program runs
+# as the wazuh user, so wazuh owns it (root:wazuh elsewhere); nobody else
+# may read it.
+state_dir=$prefix/var/custom-misp
+if [ ! -d "$state_dir" ]; then
+    mkdir -p "$state_dir" 2>/dev/null || die "cannot create $state_dir"
+fi
+chmod 0750 "$state_dir"
+if [ -n "$owner" ]; then
+    chown wazuh:wazuh "$state_dir"
+fi
+
 echo "Installed ($ownership_note):"
 echo "  $integrations/custom-misp (mode 0750)"
 echo "  $rules_dir/misp_rules.xml (mode 0660)"
 echo "  $data_dir/feed/ (offline MISP feed)"
 echo "  $data_dir/sample-alerts/"
+echo "  $state_dir/ (state directory, mode 0750, owned by wazuh)"
 echo
 if [ ! -f "$prefix/etc/ossec.conf" ]; then
     echo "Note: there is no $prefix/etc/ossec.conf; is this a Wazuh manager?"

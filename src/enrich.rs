@@ -285,8 +285,7 @@ fn collect_values(results: &Value, out: &mut Vec<(String, String)>) {
             for item in items {
                 let kinds = item["types"].as_array().cloned().unwrap_or_default();
                 let kind = kinds.first().and_then(Value::as_str).unwrap_or("text").to_string();
-                for value in item["values"].as_array().into_iter().flatten() {
-                    let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                for value in legacy_values(item) {
                     out.push((kind.clone(), value));
                 }
             }
@@ -302,6 +301,19 @@ fn collect_values(results: &Value, out: &mut Vec<(String, String)>) {
             }
         }
         _ => {}
+    }
+}
+
+/// The `values` of one legacy result: a list, or (as some modules send
+/// it) a single string.
+pub fn legacy_values(item: &Value) -> Vec<String> {
+    match &item["values"] {
+        Value::Array(values) => values
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect(),
+        Value::String(value) => vec![value.clone()],
+        _ => Vec::new(),
     }
 }
 

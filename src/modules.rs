@@ -89,7 +89,7 @@ impl ModulesClient {
         timeout: Duration,
     ) -> Answer {
         let mut body =
-            json!({"module": module.name, "config": config, "timeout": timeout.as_secs().max(1)});
+            json!({"module": module.name, "config": config, "timeout": server_timeout(timeout)});
         if module.standard {
             let uuid = uuid::Uuid::new_v5(
                 &uuid::Uuid::NAMESPACE_OID,
@@ -143,15 +143,25 @@ fn read_json(response: reqwest::blocking::Response) -> Result<Value, String> {
 fn answer_of(reply: Value) -> Answer {
     if let Some(error) = reply.get("error") {
         let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
-        let kind =
-            if message.starts_with("Something went wrong") { "unknown_module" } else { "error" };
-        let kind = if message == "Timeout." { "timeout" } else { kind };
+        // Lookup modules (hashlookup, virustotal) answer "not found" as an
+        // error: it is an answer, not a failure.
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("non existing") || lower.contains("not found") {
+            return Answer::Results(Value::Array(Vec::new()));
+        }
+        let kind = if message == "Timeout." { "timeout" } else { "error" };
         return Answer::Failed { kind, message: one_line(&message) };
     }
     match reply.get("results") {
         Some(results) => Answer::Results(results.clone()),
         None => Answer::Failed { kind: "error", message: "answer without results".into() },
     }
+}
+
+/// The `timeout` asked of the server: whole seconds (it truncates), one
+/// less than ours so that its "Timeout." arrives before our own gives up.
+fn server_timeout(ours: Duration) -> u64 {
+    ours.as_secs().saturating_sub(1).max(1)
 }
 
 fn failure(err: &reqwest::Error) -> Answer {
@@ -177,10 +187,11 @@ pub fn parse_modules(list: &Value) -> Vec<Module> {
     let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
     entries
         .iter()
+        // `type` is the module's folder; hover modules live among the
+        // expansion ones and answer the same queries.
         .filter(|m| {
-            let types =
-                m.get("meta").and_then(|meta| meta.get("module-type")).or_else(|| m.get("type"));
-            types.is_none_or(|t| t.to_string().contains("expansion"))
+            let folder = m.get("type").and_then(Value::as_str);
+            folder.is_none_or(|t| t == "expansion" || t == "hover")
         })
         .filter_map(|m| {
             let attributes = m.get("mispattributes").unwrap_or(&Value::Null);
@@ -226,10 +237,13 @@ mod tests {
     fn errors_in_http_200_answers_are_failures_of_their_kind() {
         let err = answer_of(json!({"error": "Timeout."}));
         assert_eq!(err, Answer::Failed { kind: "timeout", message: "Timeout.".into() });
-        let unknown = answer_of(
+        let raised = answer_of(
             json!({"error": "Something went wrong, look in the server logs for details"}),
         );
-        assert!(matches!(unknown, Answer::Failed { kind: "unknown_module", .. }));
+        assert!(matches!(raised, Answer::Failed { kind: "error", .. }));
+        assert_eq!(answer_of(json!({"error": "Non existing hash"})), Answer::Results(json!([])));
+        assert_eq!(server_timeout(Duration::from_secs(3)), 2);
+        assert_eq!(server_timeout(Duration::from_millis(900)), 1);
         assert_eq!(answer_of(json!({"results": []})), Answer::Results(json!([])));
     }
 }

@@ -180,25 +180,45 @@ pub fn add_enrichment(
             format!("misp-modules {} for the observation at {}", verdict.module, plan.seen);
         collect_results(plan, verdict, &comment, &mut attributes, &mut objects);
     }
-    if !attributes.is_empty() {
-        match client.post(
-            &format!("/attributes/add/{}", plan.event_uuid),
-            &Value::Array(attributes),
-            deadline,
-        ) {
-            Err(err) if !is_duplicate(&err) => return Err(err),
-            _ => {}
-        }
-    }
     for object in objects.into_iter().take(MAX_ENRICHMENT_OBJECTS) {
         let template = object["template_uuid"].as_str().unwrap_or_default().to_string();
         let path = format!("/objects/add/{}/{template}", plan.event_uuid);
         match client.post(&path, &json!({"Object": object}), deadline) {
-            Err(err) if !is_duplicate(&err) && !is_missing_template(&err) => return Err(err),
+            // Without the template, the object's values still belong beside
+            // the observation: as attributes naming their relation.
+            Err(err) if is_missing_template(&err) => attributes.extend(flattened(plan, &object)),
+            Err(err) if !is_duplicate(&err) => return Err(err),
             _ => {}
         }
     }
-    Ok(())
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    let path = format!("/attributes/add/{}", plan.event_uuid);
+    match client.post(&path, &Value::Array(attributes), deadline) {
+        Err(err) if !is_duplicate(&err) => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// The attributes of a module's object, each commented with the object
+/// and its relation, for a server without the object's template.
+fn flattened(plan: &Plan, object: &Value) -> Vec<Value> {
+    let name = object["name"].as_str().unwrap_or("object");
+    let comment = object["comment"].as_str().unwrap_or_default();
+    let attributes = object["Attribute"].as_array().into_iter().flatten();
+    attributes
+        .filter_map(|a| {
+            let (kind, value) = (a["type"].as_str()?, a["value"].as_str()?);
+            let relation = a["object_relation"].as_str().unwrap_or(kind);
+            let key = format!("{name}|{relation}|{value}|{}", plan.seen);
+            Some(json!({
+                "uuid": incident::derived_uuid(&plan.event_uuid, &key),
+                "type": kind, "value": value, "to_ids": false, "distribution": 5,
+                "comment": format!("{name} {relation}; {comment}"),
+            }))
+        })
+        .collect()
 }
 
 /// The attributes and objects of one module answer, ready for the
@@ -222,10 +242,8 @@ fn collect_results(
         Value::Array(items) => {
             for item in items {
                 let kind = item["types"][0].as_str().unwrap_or("text");
-                for value in
-                    item["values"].as_array().into_iter().flatten().filter_map(Value::as_str)
-                {
-                    attributes.push(attribute(kind, value));
+                for value in crate::enrich::legacy_values(item) {
+                    attributes.push(attribute(kind, &value));
                 }
             }
         }

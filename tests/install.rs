@@ -74,6 +74,9 @@ fn the_installer_puts_the_program_rules_feed_and_samples_in_place() {
         fs::read(repo().join("ossec-snippets/misp_rules.xml")).unwrap()
     );
 
+    let state = root.join("var/custom-misp");
+    assert_eq!(mode(&state), 0o750, "the state directory");
+
     let data = root.join("integrations/custom-misp.d");
     for file in ["manifest.json", "hashes.csv", "c41e9d06-7b2a-4f83-a5e6-0d9b38f1c724.json"] {
         let installed = data.join("feed").join(file);

@@ -16,6 +16,7 @@ use std::fs;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use common::modules::ModulesServer;
 use common::Manager;
 use misp_test_server::{Fault, FaultRule, MispServer, ServerOptions, TEST_API_KEY};
 use serde_json::{json, Value};
@@ -500,10 +501,29 @@ fn every_field_a_rule_names_is_in_a_message_the_program_sends() {
     });
     run("sysmon-3-c2-connection.json");
 
+    // Enrichment by the real misp-modules: a match rated malicious, and an
+    // IoC that MISP does not know but a module rates malicious.
+    let modules = ModulesServer::start();
+    let lab = MispServer::start(ServerOptions::default());
+    lab.load_feed(&common::repo().join("learning/lab/intel-feed")).unwrap();
+    let dropper = std::fs::read_to_string(common::repo().join("learning/lab/alerts.json")).unwrap();
+    let dropper = dropper.lines().nth(15).unwrap().to_string();
+    for (misp, enrich) in [(&lab, "matched"), (&server, "all")] {
+        let options = json!({
+            "misp_url": misp.url(), "api_key": TEST_API_KEY, "retries": 0, "record": false,
+            "modules_url": modules.url(), "enrichment": {"hash": ["wazuh_test_reputation"]},
+            "module_config": {"wazuh_test_reputation": {"apikey": "k"}}, "enrich": enrich
+        });
+        datagrams.extend(manager.integratord(&dropper, options, "10", "0").datagrams);
+    }
+
     let messages: Vec<Value> = datagrams.iter().map(|d| common::message_of(d)).collect();
     let statuses: BTreeSet<String> =
         messages.iter().map(|m| m["misp"]["status"].as_str().unwrap().to_string()).collect();
-    assert_eq!(statuses, BTreeSet::from(["error".into(), "match".into(), "no_match".into()]));
+    assert_eq!(
+        statuses,
+        BTreeSet::from(["enriched".into(), "error".into(), "match".into(), "no_match".into()])
+    );
     let stages: BTreeSet<&str> =
         messages.iter().filter_map(|m| m["misp"]["error"]["stage"].as_str()).collect();
     assert_eq!(stages, BTreeSet::from(["lookup", "record"]));

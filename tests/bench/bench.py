@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -47,6 +48,32 @@ def start_server(tls, workdir):
         proc.kill()
         sys.exit(f"bench: MISP test server did not start: {line!r}")
     return proc, line[len("url="):], ca
+
+
+def start_modules(workdir):
+    """Starts the real misp-modules server of tests/misp-modules/setup.sh
+    with the custom test modules; returns (process, url) or (None, None)
+    when it is not installed."""
+    exe = os.path.join(ROOT, "target", "misp-modules-venv", "bin", "misp-modules")
+    if not os.path.exists(exe):
+        print("bench: misp-modules not installed (tests/misp-modules/setup.sh): no enrichment cases", file=sys.stderr)
+        return None, None
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    custom = os.path.join(ROOT, "tests", "misp-modules", "custom")
+    log = open(os.path.join(workdir, "misp-modules.log"), "w")
+    proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-c", custom],
+                            stdout=log, stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("bench: misp-modules did not start")
 
 
 class Listener:
@@ -192,7 +219,8 @@ def main():
     queue = Listener(os.path.join(workdir, "queue"))
     http, http_url, _ = start_server(False, workdir)
     https, https_url, ca = start_server(True, workdir)
-    common = {"api_key": KEY, "socket": queue.path, "log_file": log, "timeout": 5}
+    common = {"api_key": KEY, "socket": queue.path, "log_file": log, "timeout": 5,
+              "state_dir": os.path.join(workdir, "state")}
     match_alert = os.path.join(ALERTS, "sysmon-1-dropper.json")
     nothing_alert = os.path.join(ALERTS, "sshd-5760-no-match.json")
     # An alert without IoCs: the run starts, reads it and exits, which is
@@ -200,7 +228,7 @@ def main():
     bare_alert = os.path.join(workdir, "bare.json")
     with open(bare_alert, "w") as f:
         json.dump({"id": "1.1", "rule": {"id": "1002", "level": 2}, "agent": {"id": "000"}}, f)
-    lookup = dict(common, record=False, sightings=False)
+    lookup = dict(common, record=False, sightings=False, event_context=False)
     brute = os.path.join(ALERTS, "sshd-5712-bruteforce.json")
     cases = [
         ("start-only", bare_alert, dict(common, feed=FEED), None),
@@ -211,6 +239,19 @@ def main():
         ("http-record-new", brute, dict(common, misp_url=http_url), vary_source),
         ("http-record-match", match_alert, dict(common, misp_url=http_url), None),
     ]
+    modules, modules_url = start_modules(workdir)
+    if modules:
+        c2_dns = os.path.join(workdir, "c2-dns.json")
+        with open(os.path.join(ROOT, "learning", "lab", "alerts.json")) as f:
+            dns_line = f.read().splitlines()[16]
+        with open(c2_dns, "w") as f:
+            f.write(dns_line + "\n")
+        enrich = dict(lookup, misp_url=http_url, modules_url=modules_url,
+                      enrichment={"ip": ["wazuh_test_asn", "eql"]})
+        cases += [
+            ("http-enriched-2-modules", c2_dns, dict(enrich, enrichment_ttl=0), None),
+            ("http-enriched-remembered", c2_dns, enrich, None),
+        ]
     results = []
     try:
         for name, alert, options, vary in cases:
@@ -230,6 +271,9 @@ def main():
         for proc in (http, https):
             proc.terminate()
             proc.wait()
+        if modules:
+            os.killpg(modules.pid, signal.SIGTERM)
+            modules.wait()
         queue.close()
     if args.json:
         with open(args.json, "w") as f:

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod modules;
+
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
