@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(ROOT, "learning", "README.md.in")
@@ -56,6 +57,30 @@ def start_misp(lab, feeds):
     if not line.startswith("url="):
         sys.exit(f"capture: MISP test server did not start: {line!r}")
     return proc, line[4:]
+
+
+def start_modules(lab):
+    """Starts the real misp-modules server (tests/misp-modules/setup.sh
+    installs it) with the project's test modules; returns (process, url)."""
+    exe = os.path.join(ROOT, "target", "misp-modules-venv", "bin", "misp-modules")
+    if not os.path.exists(exe):
+        sys.exit("capture: run tests/misp-modules/setup.sh first")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    log = open(os.path.join(lab, "misp-modules.log"), "w")
+    custom = os.path.join(ROOT, "tests", "misp-modules", "custom")
+    proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-c", custom],
+                            stdout=log, stderr=log, start_new_session=True,
+                            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("capture: misp-modules did not start")
 
 
 def run(command, env):
@@ -95,12 +120,16 @@ def main():
     Queue(queue_path, datagrams)
     misp, url = start_misp(lab, [os.path.join(ROOT, "integration", "feed")])
     lab_misp, lab_url = start_misp(lab, [os.path.join(ROOT, "learning", "lab", "intel-feed")])
+    enrich_misp, enrich_url = start_misp(lab, [os.path.join(ROOT, "learning", "lab", "intel-feed")])
+    modules, modules_url = start_modules(lab)
     env = dict(os.environ)
     env.update({
         "PATH": RELEASE + os.pathsep + env["PATH"],
         "LAB": lab,
         "MISP_URL": url,
         "LAB_MISP_URL": lab_url,
+        "ENRICH_MISP_URL": enrich_url,
+        "MODULES_URL": modules_url,
         "QUEUE": queue_path,
         "DATAGRAMS": datagrams,
         "TERM": "dumb",
@@ -110,9 +139,11 @@ def main():
         with open(TEMPLATE) as f:
             text = render(f.read(), env)
     finally:
-        for server in (misp, lab_misp):
+        for server in (misp, lab_misp, enrich_misp):
             server.send_signal(signal.SIGTERM)
             server.wait()
+        os.killpg(modules.pid, signal.SIGTERM)
+        modules.wait()
     with open(OUTPUT, "w") as f:
         f.write(text)
     shutil.rmtree(lab)

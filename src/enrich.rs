@@ -108,16 +108,24 @@ pub fn enrich(
     cache: &Cache,
     deadline: &Deadline,
 ) -> BTreeMap<usize, Vec<Verdict>> {
+    // The HTTP client is built only when something must be asked: a run
+    // whose answers are all remembered talks to no server.
+    let client = std::sync::OnceLock::new();
+    let connect =
+        || client.get_or_init(|| ModulesClient::new(&settings.url).map_err(|e| e.to_string()));
+    let known = match crate::modules::remembered(cache, &settings.url) {
+        Some(known) => known,
+        None => {
+            let timeout = settings.timeout.min(deadline.remaining());
+            let listed =
+                connect().as_ref().map_err(String::clone).and_then(|c| c.modules(cache, timeout));
+            match listed {
+                Ok(known) => known,
+                Err(err) => return failed_all(settings, iocs, wanted, "unreachable", &err),
+            }
+        }
+    };
     let mut out: BTreeMap<usize, Vec<Verdict>> = BTreeMap::new();
-    let client = match ModulesClient::new(&settings.url) {
-        Ok(client) => client,
-        Err(err) => return failed_all(settings, iocs, wanted, "unreachable", &err.to_string()),
-    };
-    let timeout = settings.timeout.min(deadline.remaining());
-    let known = match client.modules(cache, timeout) {
-        Ok(known) => known,
-        Err(err) => return failed_all(settings, iocs, wanted, "unreachable", &err),
-    };
     let mut jobs = Vec::new();
     for (index, ioc) in iocs.iter().enumerate().filter(|(i, _)| wanted[*i]) {
         for name in settings.modules.get(ioc.kind.kind()).into_iter().flatten() {
@@ -138,10 +146,51 @@ pub fn enrich(
             }
         }
     }
-    for (index, verdict) in run_jobs(&client, settings, &jobs, cache, deadline) {
+    let (answered, asked) = remembered_answers(settings, &jobs, cache);
+    let mut verdicts = answered;
+    if !asked.is_empty() {
+        match connect() {
+            Ok(client) => verdicts.extend(run_jobs(client, settings, &asked, cache, deadline)),
+            Err(err) => verdicts
+                .extend(asked.iter().map(|j| (j.ioc, failed(&j.module.name, "unreachable", err)))),
+        }
+    }
+    verdicts.sort_by_key(|(index, verdict)| (*index, job_order(&jobs, *index, &verdict.module)));
+    for (index, verdict) in verdicts {
         out.entry(index).or_default().push(verdict);
     }
     out
+}
+
+/// Where a module stands in the configured order for an IoC.
+fn job_order(jobs: &[Job], ioc: usize, module: &str) -> usize {
+    jobs.iter().position(|j| j.ioc == ioc && j.module.name == module).unwrap_or(usize::MAX)
+}
+
+fn cache_key(settings: &EnrichSettings, job: &Job) -> String {
+    format!("misp-modules|{}|{}|{}|{}", settings.url, job.module.name, job.kind, job.value)
+}
+
+/// The verdicts of jobs whose answers are remembered, and the jobs left
+/// to ask.
+fn remembered_answers<'a>(
+    settings: &EnrichSettings,
+    jobs: &'a [Job<'a>],
+    cache: &Cache,
+) -> (Vec<(usize, Verdict)>, Vec<&'a Job<'a>>) {
+    let mut answered = Vec::new();
+    let mut asked = Vec::new();
+    for job in jobs {
+        match cache.get(&cache_key(settings, job)) {
+            Some(results) => {
+                let mut verdict = verdict_of(&job.module.name, &results, settings.threshold);
+                verdict.cached = true;
+                answered.push((job.ioc, verdict));
+            }
+            None => asked.push(job),
+        }
+    }
+    (answered, asked)
 }
 
 /// True when the module takes the IoC as one of its input types.
@@ -157,13 +206,12 @@ fn pick_type<'a>(module: &Module, kind: &'a str, ioc: IocType) -> &'a str {
     }
 }
 
-/// Runs the jobs on threads of their own; answers from the cache need no
-/// thread. Each thread's timeout is the module timeout, cut to what is
-/// left of the budget.
+/// Asks the modules, each job on a thread of its own. Each thread's
+/// timeout is the module timeout, cut to what is left of the budget.
 fn run_jobs(
     client: &ModulesClient,
     settings: &EnrichSettings,
-    jobs: &[Job],
+    jobs: &[&Job],
     cache: &Cache,
     deadline: &Deadline,
 ) -> Vec<(usize, Verdict)> {
@@ -171,17 +219,7 @@ fn run_jobs(
         let handles: Vec<_> = jobs
             .iter()
             .map(|job| {
-                let key = format!(
-                    "misp-modules|{}|{}|{}|{}",
-                    settings.url, job.module.name, job.kind, job.value
-                );
                 scope.spawn(move || {
-                    if let Some(results) = cache.get(&key) {
-                        let mut verdict =
-                            verdict_of(&job.module.name, &results, settings.threshold);
-                        verdict.cached = true;
-                        return (job.ioc, verdict);
-                    }
                     let config = settings.config.get(&job.module.name).map_or_else(
                         crate::modules::no_config,
                         |c| {
@@ -193,7 +231,7 @@ fn run_jobs(
                         settings.timeout.min(deadline.remaining()).max(Duration::from_millis(1));
                     match client.query(&job.module, job.kind, job.value, &config, timeout) {
                         Answer::Results(results) => {
-                            cache.put(&key, &results, settings.ttl);
+                            cache.put(&cache_key(settings, job), &results, settings.ttl);
                             (job.ioc, verdict_of(&job.module.name, &results, settings.threshold))
                         }
                         Answer::Failed { kind, message } => {

@@ -109,6 +109,17 @@ impl Observation {
         first.and_then(|a| a["uuid"].as_str()).map(str::to_string)
     }
 
+    /// Every value the observation records.
+    pub fn values(&self) -> Vec<String> {
+        let list = match self {
+            Observation::Object { object, .. } => {
+                object["Attribute"].as_array().cloned().unwrap_or_default()
+            }
+            Observation::Attributes(list) => list.clone(),
+        };
+        list.iter().filter_map(|a| a["value"].as_str().map(str::to_string)).collect()
+    }
+
     /// The observation as plain attributes, for a server that lacks the
     /// object's template: each object attribute keeps its type and value,
     /// and its relation goes into the comment.

@@ -63,18 +63,11 @@ impl ModulesClient {
         Ok(ModulesClient { http, url: url.trim_end_matches('/').to_string() })
     }
 
-    /// The server's expansion modules, from the cache when a run asked
-    /// within a day.
+    /// The server's expansion modules, asked now and remembered for a
+    /// day.
     pub fn modules(&self, cache: &Cache, timeout: Duration) -> Result<Vec<Module>, String> {
-        let key = format!("misp-modules|list|{}", self.url);
-        let list = match cache.get(&key) {
-            Some(list) => list,
-            None => {
-                let list = self.get_json("/modules", timeout)?;
-                cache.put(&key, &list, LIST_TTL);
-                list
-            }
-        };
+        let list = self.get_json("/modules", timeout)?;
+        cache.put(&list_key(&self.url), &list, LIST_TTL);
         Ok(parse_modules(&list))
     }
 
@@ -124,6 +117,16 @@ impl ModulesClient {
             .map_err(|e| format!("misp-modules at {}: {}", self.url, innermost(&e)))?;
         read_json(response)
     }
+}
+
+/// The modules of the server at `url`, when a run listed them within a
+/// day.
+pub fn remembered(cache: &Cache, url: &str) -> Option<Vec<Module>> {
+    cache.get(&list_key(url.trim_end_matches('/'))).map(|list| parse_modules(&list))
+}
+
+fn list_key(url: &str) -> String {
+    format!("misp-modules|list|{url}")
 }
 
 fn read_json(response: reqwest::blocking::Response) -> Result<Value, String> {

@@ -180,6 +180,10 @@ pub fn add_enrichment(
             format!("misp-modules {} for the observation at {}", verdict.module, plan.seen);
         collect_results(plan, verdict, &comment, &mut attributes, &mut objects);
     }
+    // A misp_standard answer repeats the attribute it was asked about: the
+    // observation holds that value already.
+    let observed = plan.observation.values();
+    attributes.retain(|a| a["value"].as_str().is_none_or(|v| !observed.iter().any(|o| o == v)));
     for object in objects.into_iter().take(MAX_ENRICHMENT_OBJECTS) {
         let template = object["template_uuid"].as_str().unwrap_or_default().to_string();
         let path = format!("/objects/add/{}/{template}", plan.event_uuid);
