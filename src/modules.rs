@@ -14,6 +14,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Map, Value};
 
 use crate::cache::Cache;
+use crate::misp::{innermost, one_line};
 
 /// How long the module list is remembered.
 const LIST_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -177,13 +178,6 @@ fn failure(err: &reqwest::Error) -> Answer {
     Answer::Failed { kind: "unreachable", message: one_line(&innermost(err)) }
 }
 
-fn innermost(err: &reqwest::Error) -> String {
-    let mut last: &dyn std::error::Error = err;
-    while let Some(next) = last.source() {
-        last = next;
-    }
-    last.to_string()
-}
 
 /// The expansion modules of a `/modules` list.
 pub fn parse_modules(list: &Value) -> Vec<Module> {
@@ -208,10 +202,6 @@ pub fn parse_modules(list: &Value) -> Vec<Module> {
         .collect()
 }
 
-fn one_line(text: &str) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    flat.trim().chars().take(300).collect()
-}
 
 /// An empty config object, for modules that need no settings.
 pub fn no_config() -> Value {

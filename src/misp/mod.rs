@@ -452,7 +452,7 @@ fn is_tls_failure(err: &reqwest::Error) -> bool {
 
 /// The message of the innermost error of the chain, which names the cause
 /// (`Connection refused (os error 111)`), never the URL.
-fn innermost(err: &reqwest::Error) -> String {
+pub(crate) fn innermost(err: &reqwest::Error) -> String {
     let mut last: &dyn std::error::Error = err;
     while let Some(next) = last.source() {
         last = next;
@@ -467,7 +467,7 @@ fn preview(body: &[u8]) -> String {
 }
 
 /// `text` on one line, at most 300 characters.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let flat = flat.trim();
     if flat.chars().count() > 300 {
