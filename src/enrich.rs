@@ -72,6 +72,8 @@ pub struct Verdict {
     pub detection_ratio: Option<String>,
     /// `AS64500`, when the module reports one.
     pub asn: Option<String>,
+    /// The AS's owner, the text a module gives beside the AS number.
+    pub as_owner: Option<String>,
     /// A few values of the answer, for the analyst.
     pub summary: Vec<String>,
     /// The module's error message.
@@ -270,6 +272,7 @@ fn failed(module: &str, kind: &str, message: &str) -> Verdict {
         verdict: None,
         detection_ratio: None,
         asn: None,
+        as_owner: None,
         summary: Vec::new(),
         error: Some(message.to_string()),
         cached: false,
@@ -284,6 +287,11 @@ pub fn verdict_of(module: &str, results: &Value, threshold: f64) -> Verdict {
     collect_values(results, &mut typed);
     let ratio = typed.iter().find(|(k, _)| k == "detection-ratio").map(|(_, v)| v.clone());
     let asn = typed.iter().find(|(k, _)| k == "AS" || k == "asn").map(|(_, v)| v.clone());
+    let as_owner = asn.as_ref().and_then(|_| {
+        let owner =
+            typed.iter().find(|(k, _)| k == "text" || k == "description" || k == "as-owner");
+        owner.map(|(_, v)| v.clone())
+    });
     let summary: Vec<String> = typed
         .iter()
         .filter(|(k, _)| k != "detection-ratio")
@@ -309,6 +317,7 @@ pub fn verdict_of(module: &str, results: &Value, threshold: f64) -> Verdict {
         verdict,
         detection_ratio: ratio,
         asn,
+        as_owner,
         summary,
         error: None,
         cached: false,
@@ -399,8 +408,11 @@ pub fn section(verdicts: &[Verdict]) -> Value {
     if let Some(ratio) = ratio {
         out["detection_ratio"] = json!(ratio);
     }
-    if let Some(asn) = verdicts.iter().find_map(|v| v.asn.clone()) {
-        out["asn"] = json!(asn);
+    if let Some(with_asn) = verdicts.iter().find(|v| v.asn.is_some()) {
+        out["asn"] = json!(with_asn.asn);
+        if let Some(owner) = &with_asn.as_owner {
+            out["as_owner"] = json!(owner);
+        }
     }
     out
 }
@@ -427,6 +439,7 @@ mod tests {
         let results = json!([{"types": ["AS"], "values": ["AS64500"]}, {"types": ["text"], "values": ["Example Transit Ltd, NL"]}]);
         let verdict = verdict_of("ipasn", &results, 0.2);
         assert_eq!(verdict.asn.as_deref(), Some("AS64500"));
+        assert_eq!(verdict.as_owner.as_deref(), Some("Example Transit Ltd, NL"));
         assert_eq!(verdict.verdict, Some("info"));
         assert_eq!(verdict.summary, vec!["AS: AS64500", "text: Example Transit Ltd, NL"]);
         assert_eq!(verdict_of("ipasn", &json!([]), 0.2).status, "empty");

@@ -178,7 +178,6 @@ fn failure(err: &reqwest::Error) -> Answer {
     Answer::Failed { kind: "unreachable", message: one_line(&innermost(err)) }
 }
 
-
 /// The expansion modules of a `/modules` list.
 pub fn parse_modules(list: &Value) -> Vec<Module> {
     let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -201,7 +200,6 @@ pub fn parse_modules(list: &Value) -> Vec<Module> {
         })
         .collect()
 }
-
 
 /// An empty config object, for modules that need no settings.
 pub fn no_config() -> Value {

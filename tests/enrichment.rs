@@ -105,6 +105,7 @@ fn legacy_and_built_in_modules_answer_for_addresses_and_domains() {
     assert_eq!(run.code, 0, "{run:?}");
     let ip = enrichment_of(&run, "198.51.100.77");
     assert_eq!(ip["asn"], json!("AS64500"));
+    assert_eq!(ip["as_owner"], json!("Example Transit Ltd, NL"));
     assert_eq!(ip["modules"][0]["summary"], json!("AS: AS64500; text: Example Transit Ltd, NL"));
     assert_eq!(ip["modules"][1]["module"], json!("eql"));
     assert_eq!(ip["modules"][1]["status"], json!("ok"));
