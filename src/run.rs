@@ -1,6 +1,9 @@
 //! One run of the integration: read the alert, find its IoCs, ask the
-//! intel source once, answer Wazuh, log one line.
+//! intel source once, learn what else is known (the matched events'
+//! context, misp-modules), answer Wazuh, write back to MISP (sightings,
+//! the incident), log one line.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
@@ -9,23 +12,18 @@ use log::{debug, error, info, warn};
 
 use crate::alert::Alert;
 use crate::budget::Deadline;
+use crate::cache::Cache;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, LogTarget, Options, Output, SourceSettings};
 use crate::exit::{fail, outcome_of, OrFail, Outcome};
 use crate::extract::{self, Found};
 use crate::feed::Feed;
-use std::collections::BTreeMap;
-
-use crate::cache::Cache;
 use crate::intel::{self, Finding, IntelSource};
-use crate::logging;
 use crate::message::{self, AlertSummary};
 use crate::misp::reply::Attribute;
 use crate::misp::{ErrorKind, MispClient, MispError};
-use crate::record;
 use crate::wazuh::{self, QueueSocket, SocketError};
-use crate::{analyst, replay};
-use crate::{context, enrich, incident};
+use crate::{analyst, context, enrich, incident, logging, record, replay};
 
 /// Runs the integration for `cli` and returns the exit code. Every
 /// failure is logged once, and repeated on standard error so that
