@@ -150,8 +150,12 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
         failure: answer.failure.clone(),
     };
     let modules = modules.map_or_else(String::new, |m| format!(" modules={m}"));
+    // A tag filter that matches no tag makes every lookup come back empty:
+    // the line says which filter was in force.
+    let tags = &config.filters.tags;
+    let filter = if tags.is_empty() { String::new() } else { format!(" tags={}", tags.join(",")) };
     info!(
-        "{head} iocs={} requests={} matches={}{modules} recorded={} datagrams={} elapsed_ms={}",
+        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={} elapsed_ms={}",
         ioc_list(&found),
         report.requests,
         report.matches,

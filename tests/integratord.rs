@@ -439,3 +439,23 @@ fn a_match_carries_its_event_s_threat_context_read_once_and_remembered() {
     assert_eq!(again.message(0)["misp"]["context"], *context);
     assert_eq!(server.count("GET", "/events/view/"), 1, "the context is remembered between runs");
 }
+
+#[test]
+fn the_info_line_names_the_tag_filter_so_an_empty_answer_can_be_explained() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let mut options = misp_options(&server);
+    options["tags"] = json!(["tlp:white"]);
+    let run = manager.integratord(&sample("sshd-5712-bruteforce.json"), options, "10", "3");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.datagrams.is_empty());
+    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    assert_eq!(body["tags"], json!(["tlp:white"]));
+    assert_eq!(
+        run.log_lines(),
+        vec![
+            "custom-misp INFO: alert=1791962054.2210376 rule=5712 agent=004 iocs=ip:198.51.100.23 \
+             requests=1 tags=tlp:white matches=0 recorded=off datagrams=0 elapsed_ms=_"
+        ]
+    );
+}
