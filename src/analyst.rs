@@ -10,7 +10,10 @@ use log::info;
 use serde_json::{json, Value};
 
 use crate::budget::Deadline;
-use crate::cli::{Cli, FeedbackArgs, TagArgs, TimelineArgs, TimelineFormat};
+use crate::cache::Cache;
+use crate::cli::{
+    Cli, FeedbackArgs, StoreAction, StoreArgs, TagArgs, TimelineArgs, TimelineFormat,
+};
 use crate::config::{self, Options};
 use crate::exit::{fail, OrFail, Outcome};
 use crate::incident;
@@ -212,4 +215,36 @@ pub fn tag(cli: &Cli, args: &TagArgs) -> Result<Outcome> {
 fn is_not_found(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|e| e.downcast_ref::<MispError>().is_some_and(|m| m.kind == ErrorKind::NotFound))
+}
+
+/// `store`: what the state directory remembers; prunes or clears it.
+pub fn store(cli: &Cli, args: &StoreArgs) -> Result<Outcome> {
+    let options = Options::read(cli)?;
+    let dir = config::state_dir(&options)?;
+    let (cache, warning) = Cache::open(&dir);
+    if let Some(warning) = warning {
+        log::warn!("{warning}");
+    }
+    let removed = match args.action {
+        StoreAction::Info => None,
+        StoreAction::Prune => Some(cache.prune(false)),
+        StoreAction::Clear => Some(cache.prune(true)),
+    };
+    let Some(stats) = cache.stats(&dir) else {
+        return Err(fail(
+            Outcome::BadConfig,
+            anyhow!("state directory {}: cannot be used", dir.display()),
+        ));
+    };
+    if let Some(removed) = removed {
+        println!("removed {removed} remembered answers");
+    }
+    println!(
+        "{}: {} bytes, {} remembered answers, {} expired",
+        stats.path.display(),
+        stats.bytes,
+        stats.live,
+        stats.expired
+    );
+    Ok(Outcome::Done)
 }

@@ -1,90 +1,182 @@
-//! Answers remembered between runs, in files under the state directory.
+//! Answers remembered between runs, in one SQLite database under the
+//! state directory (`custom-misp.db`).
 //!
-//! Each entry is one small JSON file named by the md5 of its key, holding
-//! the key, an expiry time and the value; it is written to a temporary
-//! file and renamed into place, so concurrent runs never read half an
-//! entry. A cache that cannot be used (no state directory, a read-only
-//! disk) is empty, never an error: it only saves requests.
+//! Every run opens it, so concurrent runs (two integration blocks, a
+//! manual run, a replay) share it: WAL journal, a busy timeout, one short
+//! statement per read or write. A database that cannot be opened is moved
+//! aside and made anew with a warning; a state directory that cannot be
+//! used leaves the cache empty, never fails the run: it only saves
+//! requests.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
-
-use crate::feed::md5_hex;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
 
 /// The environment variable that fixes the cache's clock (seconds since
 /// the epoch), so that tests can make entries expire.
 pub const CLOCK_VARIABLE: &str = "CUSTOM_MISP_TEST_NOW";
 
-/// A directory of remembered answers.
-#[derive(Debug, Clone)]
+/// The database file in the state directory.
+pub const DATABASE: &str = "custom-misp.db";
+
+/// How long a run waits for another run's write.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS cache (
+        key TEXT PRIMARY KEY,
+        expires INTEGER NOT NULL,
+        value TEXT NOT NULL
+    );
+";
+
+/// The remembered answers.
+#[derive(Debug)]
 pub struct Cache {
-    dir: Option<PathBuf>,
+    db: Option<Mutex<Connection>>,
     now: i64,
 }
 
+/// What the store holds, for `custom-misp store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// The database file.
+    pub path: PathBuf,
+    /// Its size in bytes, WAL included.
+    pub bytes: u64,
+    /// Remembered answers still valid.
+    pub live: u64,
+    /// Remembered answers past their time.
+    pub expired: u64,
+}
+
 impl Cache {
-    /// The cache under `state_dir`, created (mode 0750) when missing. On
-    /// failure the cache is disabled and the warning says why.
+    /// The cache in `state_dir`, created (directory 0750, file 0640) when
+    /// missing. On failure the cache is disabled and the warnings say why.
     pub fn open(state_dir: &Path) -> (Cache, Option<String>) {
-        let dir = state_dir.join("cache");
         let now = now();
-        match fs::DirBuilder::new().recursive(true).mode(0o750).create(&dir) {
-            Ok(()) => (Cache { dir: Some(dir), now }, None),
-            Err(err) => {
-                let warning = format!(
-                    "state directory {}: {err}; answers are not remembered",
-                    state_dir.display()
-                );
-                (Cache::disabled(), Some(warning))
-            }
+        if let Err(err) = fs::DirBuilder::new().recursive(true).mode(0o750).create(state_dir) {
+            let warning = format!(
+                "state directory {}: {err}; answers are not remembered",
+                state_dir.display()
+            );
+            return (Cache::disabled(), Some(warning));
+        }
+        let path = state_dir.join(DATABASE);
+        match connect(&path) {
+            Ok(db) => (Cache { db: Some(Mutex::new(db)), now }, None),
+            Err(err) => rebuild(&path, &err.to_string(), now),
         }
     }
 
     /// A cache that remembers nothing.
     pub fn disabled() -> Cache {
-        Cache { dir: None, now: now() }
+        Cache { db: None, now: now() }
     }
 
     /// The value stored under `key`, if it has not expired.
     pub fn get(&self, key: &str) -> Option<Value> {
-        let path = self.path(key)?;
-        let entry: Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
-        let fresh = entry["expires"].as_i64().is_some_and(|t| t > self.now);
-        (fresh && entry["key"] == json!(key)).then(|| entry["value"].clone())
+        let db = self.db.as_ref()?.lock().ok()?;
+        let text: Option<String> = db
+            .query_row(
+                "SELECT value FROM cache WHERE key = ?1 AND expires > ?2",
+                params![key, self.now],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()?;
+        serde_json::from_str(&text?).ok()
     }
 
-    /// Stores `value` under `key` for `ttl`. Failures are ignored: the
-    /// next run asks again.
+    /// Stores `value` under `key` for `ttl`. A zero `ttl` stores nothing;
+    /// failures are ignored: the next run asks again.
     pub fn put(&self, key: &str, value: &Value, ttl: Duration) {
-        let Some(path) = self.path(key) else { return };
-        let entry = json!({"key": key, "expires": self.now + ttl.as_secs() as i64, "value": value});
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o640)
-            .open(&temporary)
-            .and_then(|mut f| f.write_all(entry.to_string().as_bytes()));
-        if written.is_ok() {
-            let _ = fs::rename(&temporary, &path);
-        } else {
-            let _ = fs::remove_file(&temporary);
+        let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return };
+        if ttl.is_zero() {
+            return;
         }
+        let expires = self.now + ttl.as_secs() as i64;
+        let _ = db.execute(
+            "INSERT INTO cache (key, expires, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET expires = excluded.expires, value = excluded.value",
+            params![key, expires, value.to_string()],
+        );
     }
 
-    fn path(&self, key: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|dir| dir.join(format!("{}.json", md5_hex(key))))
+    /// What the cache holds.
+    pub fn stats(&self, state_dir: &Path) -> Option<Stats> {
+        let db = self.db.as_ref()?.lock().ok()?;
+        let count = |sql: &str| {
+            db.query_row(sql, params![self.now], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
+        };
+        let path = state_dir.join(DATABASE);
+        let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+        Some(Stats {
+            bytes: size(&path) + size(&path.with_extension("db-wal")),
+            live: count("SELECT count(*) FROM cache WHERE expires > ?1"),
+            expired: count("SELECT count(*) FROM cache WHERE expires <= ?1"),
+            path,
+        })
+    }
+
+    /// Drops expired answers (`everything`: all of them). Returns how many.
+    pub fn prune(&self, everything: bool) -> u64 {
+        let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return 0 };
+        let removed = if everything {
+            db.execute("DELETE FROM cache", [])
+        } else {
+            db.execute("DELETE FROM cache WHERE expires <= ?1", params![self.now])
+        };
+        let _ = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+        removed.unwrap_or(0) as u64
+    }
+}
+
+/// Opens the database and makes sure its tables exist.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let fresh = !path.exists();
+    let db = Connection::open(path)?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    db.execute_batch(SCHEMA)?;
+    if fresh {
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o640));
+    }
+    Ok(db)
+}
+
+/// Moves an unusable database aside and starts a new one.
+fn rebuild(path: &Path, why: &str, now: i64) -> (Cache, Option<String>) {
+    let aside = path.with_extension(format!("db.broken-{now}"));
+    let moved = fs::rename(path, &aside);
+    for suffix in ["db-wal", "db-shm"] {
+        let _ = fs::remove_file(path.with_extension(suffix));
+    }
+    let note = match moved {
+        Ok(()) => format!("moved to {}", aside.display()),
+        Err(err) => format!("not moved: {err}"),
+    };
+    match connect(path) {
+        Ok(db) => {
+            let warning = format!("state database {}: {why}; {note}, started anew", path.display());
+            (Cache { db: Some(Mutex::new(db)), now }, Some(warning))
+        }
+        Err(err) => {
+            let warning =
+                format!("state database {}: {err}; answers are not remembered", path.display());
+            (Cache::disabled(), Some(warning))
+        }
     }
 }
 
 /// The current time in seconds, or the test clock.
-fn now() -> i64 {
+pub fn now() -> i64 {
     if let Some(fixed) = std::env::var(CLOCK_VARIABLE).ok().and_then(|t| t.parse().ok()) {
         return fixed;
     }
@@ -94,6 +186,7 @@ fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_stored_answer_is_found_until_it_expires() {
@@ -106,6 +199,9 @@ mod tests {
         assert_eq!(cache.get("module|sha256|cd"), None);
         cache.now = 1_060;
         assert_eq!(cache.get("module|sha256|ab"), None);
+        let stats = cache.stats(dir.path()).unwrap();
+        assert_eq!((stats.live, stats.expired), (0, 1));
+        assert_eq!(cache.prune(false), 1);
     }
 
     #[test]
@@ -114,5 +210,22 @@ mod tests {
         assert!(warning.unwrap().starts_with("state directory /proc/custom-misp-state: "));
         cache.put("k", &json!(1), Duration::from_secs(60));
         assert_eq!(cache.get("k"), None);
+    }
+
+    #[test]
+    fn a_corrupt_database_is_moved_aside_and_started_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(DATABASE), b"this is not a database, just bytes ........")
+            .unwrap();
+        let (cache, warning) = Cache::open(dir.path());
+        let warning = warning.unwrap();
+        assert!(warning.contains("file is not a database"), "{warning}");
+        assert!(warning.ends_with(", started anew"), "{warning}");
+        cache.put("k", &json!(1), Duration::from_secs(60));
+        assert_eq!(cache.get("k"), Some(json!(1)));
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".db.broken-"));
+        assert_eq!(aside.count(), 1);
     }
 }

@@ -137,6 +137,28 @@ pub enum Command {
     Expire(FeedbackArgs),
     /// Attach tags to a MISP event or attribute (by uuid).
     Tag(TagArgs),
+    /// Show what the state directory remembers, or drop it.
+    Store(StoreArgs),
+}
+
+/// Arguments of `store`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// `info` (size and counts), `prune` (drop expired answers) or
+    /// `clear` (drop every answer).
+    #[arg(value_enum, default_value = "info")]
+    pub action: StoreAction,
+}
+
+/// What `store` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreAction {
+    /// Size and counts.
+    Info,
+    /// Drop expired answers.
+    Prune,
+    /// Drop every answer.
+    Clear,
 }
 
 /// Arguments of `timeline`.

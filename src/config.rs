@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::enrich::{EnrichSettings, When};
 use crate::incident::RecordSettings;
+use crate::intel::Remember;
 use crate::ioc::{Acceptance, IocType};
 use crate::misp::{Connection, SearchFilters};
 use crate::secret::Secret;
@@ -90,6 +91,8 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("module_timeout", Shape::Seconds),
     ("enrichment_ttl", Shape::Count),
     ("detection_threshold", Shape::Ratio),
+    ("cache_match_ttl", Shape::Count),
+    ("cache_no_match_ttl", Shape::Count),
 ];
 
 /// Every key the options file may hold.
@@ -161,6 +164,8 @@ pub struct Config {
     pub event_context: bool,
     /// Where answers are remembered between runs.
     pub state_dir: PathBuf,
+    /// How long MISP's answers are remembered.
+    pub remember: Remember,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -363,7 +368,15 @@ impl Config {
             record: record_settings(options)?,
             enrich: enrich_settings(options)?,
             event_context: options.flag("event_context")?.unwrap_or(true),
-            state_dir: options.path("state_dir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            state_dir: state_dir(options)?,
+            remember: Remember {
+                matched: Duration::from_secs(
+                    options.count("cache_match_ttl", 7 * 24 * 3600)?.unwrap_or(3600),
+                ),
+                unmatched: Duration::from_secs(
+                    options.count("cache_no_match_ttl", 7 * 24 * 3600)?.unwrap_or(600),
+                ),
+            },
             warnings,
         })
     }
@@ -533,6 +546,11 @@ pub const DEFAULT_STATE_DIR: &str = "/var/ossec/var/custom-misp";
 
 /// The default misp-modules server.
 pub const DEFAULT_MODULES_URL: &str = "http://127.0.0.1:6666";
+
+/// The state directory of the options, or the default.
+pub fn state_dir(options: &Options) -> Result<PathBuf> {
+    Ok(options.path("state_dir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.into()))
+}
 
 fn enrich_settings(options: &Options) -> Result<EnrichSettings> {
     let when = match options.string("enrich")?.as_deref() {

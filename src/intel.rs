@@ -5,7 +5,10 @@
 use std::cmp::Reverse;
 use std::collections::HashSet;
 
+use std::time::Duration;
+
 use crate::budget::Deadline;
+use crate::cache::Cache;
 use crate::feed::Feed;
 use crate::ioc::{self, Ioc, IocType};
 use crate::misp::reply::Attribute;
@@ -19,16 +22,57 @@ pub enum IntelSource {
     Feed(Feed),
 }
 
+/// How lookups are remembered: matches for `matched`, no match for
+/// `unmatched`, failures never.
+#[derive(Debug, Clone, Copy)]
+pub struct Remember {
+    /// How long the attributes an IoC matched are remembered.
+    pub matched: Duration,
+    /// How long it is remembered that an IoC matched nothing.
+    pub unmatched: Duration,
+}
+
 impl IntelSource {
-    /// All attributes matching any of `iocs`, with one request at most.
+    /// All attributes matching any of `iocs`: those remembered in `cache`
+    /// from earlier runs, and those of one request for the rest.
     pub fn search(
         &self,
         iocs: &[Ioc],
         filters: &SearchFilters,
+        cache: &Cache,
+        remember: Remember,
         deadline: &Deadline,
     ) -> Result<Vec<Attribute>, MispError> {
         match self {
-            IntelSource::Misp(client) => client.search(iocs, filters, deadline),
+            IntelSource::Misp(client) => {
+                let scope = format!("lookup|{}|{}", client.url(), filters.fingerprint());
+                let key = |ioc: &Ioc| format!("{scope}|{}|{}", ioc.kind, ioc.value);
+                let mut found = Vec::new();
+                let mut ask = Vec::new();
+                for ioc in iocs {
+                    match cache
+                        .get(&key(ioc))
+                        .and_then(|v| serde_json::from_value::<Vec<Attribute>>(v).ok())
+                    {
+                        Some(remembered) => found.extend(remembered),
+                        None => ask.push(ioc.clone()),
+                    }
+                }
+                if ask.is_empty() {
+                    return Ok(found);
+                }
+                let fresh = client.search(&ask, filters, deadline)?;
+                for ioc in &ask {
+                    let mine: Vec<&Attribute> =
+                        fresh.iter().filter(|a| attribute_matches(ioc, a)).collect();
+                    let ttl = if mine.is_empty() { remember.unmatched } else { remember.matched };
+                    if let Ok(value) = serde_json::to_value(&mine) {
+                        cache.put(&key(ioc), &value, ttl);
+                    }
+                }
+                found.extend(fresh);
+                Ok(found)
+            }
             IntelSource::Feed(feed) => feed
                 .search(iocs, filters)
                 .map_err(|e| MispError::new(ErrorKind::BadReply, None, format!("feed: {e:#}"))),

@@ -68,6 +68,7 @@ fn task(cli: &Cli, command: &Command) -> Result<Report> {
         Command::FalsePositive(args) => analyst::feedback(cli, args, 1)?,
         Command::Expire(args) => analyst::feedback(cli, args, 2)?,
         Command::Tag(args) => analyst::tag(cli, args)?,
+        Command::Store(args) => analyst::store(cli, args)?,
     };
     Ok(Report { outcome, ..Report::default() })
 }
@@ -124,11 +125,12 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
         return Ok(skipped);
     }
     let source = open_source(config)?;
+    let cache = open_cache(config);
     let mut answer = Answer::new(&head, &summary);
     let mut modules = None;
-    if let Some(attributes) = answer.look_up(config, &source, &found, deadline) {
+    if let Some(attributes) = answer.look_up(config, &source, &found, &cache, deadline) {
         let findings = intel::findings(&found.iocs, &attributes);
-        let extras = Extras::gather(config, &source, alert, &found, &findings, deadline);
+        let extras = Extras::gather(config, &source, alert, &found, &findings, &cache, deadline);
         answer.report(config, &found, &findings, &extras);
         if let IntelSource::Misp(client) = &source {
             answer.write_back(config, client, alert, &found, &findings, &extras, deadline);
@@ -198,9 +200,10 @@ impl<'a> Answer<'a> {
         config: &Config,
         source: &IntelSource,
         found: &Found,
+        cache: &Cache,
         deadline: &Deadline,
     ) -> Option<Vec<Attribute>> {
-        match source.search(&found.iocs, &config.filters, deadline) {
+        match source.search(&found.iocs, &config.filters, cache, config.remember, deadline) {
             Ok(attributes) => Some(attributes),
             Err(err) => {
                 let line = format!("{} MISP lookup failed: {err}", self.head);
@@ -324,23 +327,17 @@ impl Extras {
         alert: &Alert,
         found: &Found,
         findings: &[Finding],
+        cache: &Cache,
         deadline: &Deadline,
     ) -> Extras {
         let mut extras = Extras::default();
         let wants_context = config.event_context && !findings.is_empty();
-        if !wants_context && !config.enrich.enabled() {
-            return extras;
-        }
-        let (cache, warning) = Cache::open(&config.state_dir);
-        if let Some(warning) = warning {
-            warn!("{warning}");
-        }
         if let (IntelSource::Misp(client), true) = (source, wants_context) {
             let mut events: Vec<String> = findings.iter().filter_map(event_of).collect();
             events.dedup();
             let url = client.url();
             extras.context =
-                context::of_events(client, url, &events, &cache, config.enrich.ttl, deadline);
+                context::of_events(client, url, &events, cache, config.enrich.ttl, deadline);
         }
         if config.enrich.enabled() {
             let level = alert.rule_level();
@@ -351,8 +348,7 @@ impl Extras {
                     config.enrich.wants(findings.iter().any(|f| std::ptr::eq(f.ioc, ioc)), level)
                 })
                 .collect();
-            extras.verdicts =
-                enrich::enrich(&config.enrich, &found.iocs, &wanted, &cache, deadline);
+            extras.verdicts = enrich::enrich(&config.enrich, &found.iocs, &wanted, cache, deadline);
         }
         extras
     }
@@ -404,6 +400,21 @@ fn event_of(finding: &Finding) -> Option<String> {
 fn sighting_source(alert: &Alert) -> String {
     let agent = alert.agent();
     format!("Wazuh {} agent {} {}", alert.manager(), agent.id, agent.name).trim().to_string()
+}
+
+/// The state directory's cache, when something this run does can use it:
+/// a lookup from MISP, the events' context, enrichment.
+fn open_cache(config: &Config) -> Cache {
+    let remembers = !config.remember.matched.is_zero() || !config.remember.unmatched.is_zero();
+    let misp = matches!(config.source, SourceSettings::Misp(_));
+    if !(misp && (remembers || config.event_context) || config.enrich.enabled()) {
+        return Cache::disabled();
+    }
+    let (cache, warning) = Cache::open(&config.state_dir);
+    if let Some(warning) = warning {
+        warn!("{warning}");
+    }
+    cache
 }
 
 fn open_source(config: &Config) -> Result<IntelSource> {

@@ -459,3 +459,167 @@ fn the_info_line_names_the_tag_filter_so_an_empty_answer_can_be_explained() {
         ]
     );
 }
+
+// Remembered lookups.
+
+/// Runs `alert` at the test clock `now` (seconds since the epoch).
+fn at(manager: &Manager, now: i64, alert: &str, options: Value) -> common::Run {
+    let alert_file = manager.write(".alert", alert);
+    let options_file = manager.write(".options", &manager.options(options).to_string());
+    let args =
+        [alert_file.to_str().unwrap(), "", "", "", options_file.to_str().unwrap(), "10", "0"];
+    manager.run_with_env(&args, &[("CUSTOM_MISP_TEST_NOW", &now.to_string())])
+}
+
+#[test]
+fn a_burst_of_500_alerts_from_one_address_costs_one_misp_request() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let alert: Value = serde_json::from_str(&sample("sshd-5712-bruteforce.json")).unwrap();
+    let burst: Vec<String> = (0..500)
+        .map(|i| {
+            let mut a = alert.clone();
+            a["id"] = json!(format!("1791962054.{i}"));
+            a.to_string()
+        })
+        .collect();
+    let file = manager.write(".json", &(burst.join("\n") + "\n"));
+    let options = manager.write(".options", &manager.options(misp_options(&server)).to_string());
+    let run = manager.run(&[
+        "replay",
+        "--quiet",
+        "--options",
+        options.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(server.count("POST", SEARCH), 1);
+    assert_eq!(run.datagrams.len(), 500, "every alert is still answered");
+}
+
+#[test]
+fn a_match_is_remembered_for_an_hour_and_a_miss_for_ten_minutes() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let hit = sample("sshd-5712-bruteforce.json");
+    let miss = sample("sshd-5760-no-match.json");
+    let t = 1_800_000_000;
+    for (now, searches) in [(t, 1), (t + 3599, 1), (t + 3600, 2)] {
+        let run = at(&manager, now, &hit, misp_options(&server));
+        assert_eq!(run.datagrams.len(), 1, "{run:?}");
+        assert_eq!(server.count("POST", SEARCH), searches, "a match at +{}", now - t);
+    }
+    for (now, searches) in [(t, 3), (t + 599, 3), (t + 600, 4)] {
+        at(&manager, now, &miss, misp_options(&server));
+        assert_eq!(server.count("POST", SEARCH), searches, "a miss at +{}", now - t);
+    }
+}
+
+#[test]
+fn a_failed_lookup_is_never_remembered() {
+    let server = misp(ServerOptions::default());
+    server.push_fault(FaultRule {
+        path_prefix: SEARCH.into(),
+        fault: Fault::Status(500),
+        times: Some(1),
+    });
+    let manager = Manager::new();
+    let failed =
+        manager.integratord(&sample("sshd-5712-bruteforce.json"), misp_options(&server), "5", "0");
+    assert_eq!(failed.code, 5);
+    let answered =
+        manager.integratord(&sample("sshd-5712-bruteforce.json"), misp_options(&server), "5", "0");
+    assert_eq!(answered.code, 0, "{answered:?}");
+    assert_eq!(answered.message(0)["misp"]["status"], json!("match"));
+    assert_eq!(server.count("POST", SEARCH), 2);
+}
+
+#[test]
+fn answers_under_other_filters_are_not_reused() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let alert = sample("sshd-5712-bruteforce.json").replace("198.51.100.23", "198.51.100.200");
+    assert!(manager.integratord(&alert, misp_options(&server), "5", "0").datagrams.is_empty());
+    let mut loose = misp_options(&server);
+    loose["to_ids"] = json!(false);
+    assert_eq!(manager.integratord(&alert, loose, "5", "0").datagrams.len(), 1);
+    assert_eq!(server.count("POST", SEARCH), 2);
+}
+
+#[test]
+fn the_store_task_shows_prunes_and_clears_what_is_remembered() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let run =
+        manager.integratord(&sample("sysmon-22-c2-dns.json"), misp_options(&server), "5", "0");
+    assert_eq!(run.code, 0, "{run:?}");
+    let options = manager.write(".options", &manager.options(json!({})).to_string());
+    let store =
+        |action: &str| manager.run(&["store", action, "--options", options.to_str().unwrap()]);
+    let info = store("info");
+    assert_eq!(info.code, 0, "{info:?}");
+    assert!(info.stdout.contains(" bytes, 2 remembered answers, 0 expired\n"), "{}", info.stdout);
+    let cleared = store("clear");
+    assert!(cleared.stdout.starts_with("removed 2 remembered answers\n"), "{}", cleared.stdout);
+    assert!(
+        cleared.stdout.ends_with(" bytes, 0 remembered answers, 0 expired\n"),
+        "{}",
+        cleared.stdout
+    );
+}
+
+#[test]
+fn a_corrupt_store_is_moved_aside_with_a_warning_and_the_alert_still_answered() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let state = manager.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("custom-misp.db"), vec![0x5a; 4096]).unwrap();
+    let run =
+        manager.integratord(&sample("sshd-5712-bruteforce.json"), misp_options(&server), "5", "0");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.datagrams.len(), 1);
+    let warning = &run.log_lines()[0];
+    assert!(warning.starts_with("custom-misp WARN: state database "), "{warning}");
+    assert!(warning.contains("file is not a database; moved to "), "{warning}");
+    assert!(warning.ends_with(", started anew"), "{warning}");
+}
+
+#[test]
+fn sixteen_concurrent_runs_share_one_store() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let alerts = [
+        "sshd-5712-bruteforce.json",
+        "sysmon-1-dropper.json",
+        "sysmon-22-c2-dns.json",
+        "sysmon-3-c2-connection.json",
+    ];
+    let mut options = misp_options(&server);
+    options["enrichment"] = json!({});
+    let options_file = manager.write(".options", &manager.options(options).to_string());
+    let children: Vec<std::process::Child> = (0..16)
+        .map(|i| {
+            let alert = manager.write(".alert", &sample(alerts[i % alerts.len()]));
+            std::process::Command::new(common::BINARY)
+                .args([
+                    alert.to_str().unwrap(),
+                    "",
+                    "",
+                    "",
+                    options_file.to_str().unwrap(),
+                    "10",
+                    "0",
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    let log = std::fs::read_to_string(&manager.log).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains(" INFO: ")).count(), 16, "{log}");
+    assert!(!log.contains(" WARN: "), "{log}");
+    assert_eq!(manager.received().len(), 4 * (1 + 4 + 2 + 1), "every run answered");
+}

@@ -475,7 +475,8 @@ fn every_field_a_rule_names_is_in_a_message_the_program_sends() {
     server.load_feed(&common::feed()).unwrap();
     let manager = Manager::new();
     let options = json!({
-        "misp_url": server.url(), "api_key": TEST_API_KEY, "retries": 0, "report_no_match": true
+        "misp_url": server.url(), "api_key": TEST_API_KEY, "retries": 0, "report_no_match": true,
+        "cache_match_ttl": 0, "cache_no_match_ttl": 0
     });
     let mut datagrams = Vec::new();
     let mut run = |alert: &str| {

@@ -149,6 +149,22 @@ pub struct SearchFilters {
     pub limit: usize,
 }
 
+impl SearchFilters {
+    /// A short text that differs when the filters differ, so that answers
+    /// remembered under other filters are not reused.
+    pub fn fingerprint(&self) -> String {
+        let text = format!(
+            "{:?}|{}|{}|{}|{}",
+            self.to_ids,
+            self.enforce_warninglist,
+            self.published_only,
+            self.tags.join(","),
+            self.limit
+        );
+        crate::feed::md5_hex(&text)
+    }
+}
+
 impl Default for SearchFilters {
     fn default() -> SearchFilters {
         SearchFilters {

@@ -5,7 +5,7 @@
 //! accepts all of these, and every field is optional, so that an unexpected
 //! reply is read as far as it goes instead of failing the run.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// The reply of `POST /attributes/restSearch`.
@@ -41,7 +41,7 @@ impl SearchReply {
 }
 
 /// A MISP attribute, with the event it belongs to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Attribute {
     #[serde(deserialize_with = "text")]
@@ -77,7 +77,7 @@ pub struct Attribute {
 }
 
 /// An event, as far as a search reply or a feed carries it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Event {
     #[serde(deserialize_with = "text")]
@@ -107,7 +107,7 @@ pub struct Event {
 }
 
 /// An organisation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Org {
     #[serde(deserialize_with = "text")]
@@ -115,7 +115,7 @@ pub struct Org {
 }
 
 /// A tag on an attribute or event.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Tag {
     #[serde(deserialize_with = "text")]
@@ -123,7 +123,7 @@ pub struct Tag {
 }
 
 /// A galaxy attached to an event, with its clusters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Galaxy {
     #[serde(rename = "GalaxyCluster", deserialize_with = "list")]
@@ -131,7 +131,7 @@ pub struct Galaxy {
 }
 
 /// A galaxy cluster (a threat actor, an ATT&CK pattern, ...).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct GalaxyCluster {
     #[serde(deserialize_with = "text")]

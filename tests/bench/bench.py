@@ -228,7 +228,8 @@ def main():
     bare_alert = os.path.join(workdir, "bare.json")
     with open(bare_alert, "w") as f:
         json.dump({"id": "1.1", "rule": {"id": "1002", "level": 2}, "agent": {"id": "000"}}, f)
-    lookup = dict(common, record=False, sightings=False, event_context=False)
+    lookup = dict(common, record=False, sightings=False, event_context=False,
+                  cache_match_ttl=0, cache_no_match_ttl=0)
     brute = os.path.join(ALERTS, "sshd-5712-bruteforce.json")
     cases = [
         ("start-only", bare_alert, dict(common, feed=FEED), None),
@@ -236,6 +237,8 @@ def main():
         ("https-match", match_alert, dict(lookup, misp_url=https_url, ca_file=ca), None),
         ("http-no-match", nothing_alert, dict(lookup, misp_url=http_url), None),
         ("feed-match", match_alert, dict(lookup, feed=FEED), None),
+        ("http-match-remembered", match_alert,
+         dict(lookup, misp_url=http_url, cache_match_ttl=3600), None),
         ("http-record-new", brute, dict(common, misp_url=http_url), vary_source),
         ("http-record-match", match_alert, dict(common, misp_url=http_url), None),
     ]
