@@ -35,6 +35,12 @@ const SCHEMA: &str = "
         expires INTEGER NOT NULL,
         value TEXT NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS flood (
+        key TEXT PRIMARY KEY,
+        first INTEGER NOT NULL,
+        sent INTEGER NOT NULL,
+        count INTEGER NOT NULL
+    );
 ";
 
 /// The remembered answers.
@@ -108,6 +114,36 @@ impl Cache {
              ON CONFLICT (key) DO UPDATE SET expires = excluded.expires, value = excluded.value",
             params![key, expires, value.to_string()],
         );
+    }
+
+    /// Counts one more sighting of `key` (an IoC matching an intel event
+    /// on an agent) and says whether to report it: the first within
+    /// `window`, then every `every`-th, or the first after `window` passed
+    /// since the last report. Returns the count so far and the decision;
+    /// without a store every sighting is reported.
+    pub fn flood(&self, key: &str, window: Duration, every: u64) -> (u64, bool) {
+        let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return (1, true) };
+        let window = window.as_secs() as i64;
+        let row: Option<(i64, i64, i64)> = db
+            .query_row("SELECT first, sent, count FROM flood WHERE key = ?1", params![key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .unwrap_or(None);
+        let (first, sent, count) = match row {
+            Some((first, sent, count)) if self.now - first < window => {
+                (first, sent, count as u64 + 1)
+            }
+            _ => (self.now, self.now, 1),
+        };
+        let report = count == 1 || count % every.max(1) == 0 || self.now - sent >= window;
+        let sent = if report { self.now } else { sent };
+        let _ = db.execute(
+            "INSERT INTO flood (key, first, sent, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO UPDATE SET first = excluded.first, sent = excluded.sent, count = excluded.count",
+            params![key, first, sent, count as i64],
+        );
+        (count, report)
     }
 
     /// What the cache holds.
@@ -202,6 +238,21 @@ mod tests {
         let stats = cache.stats(dir.path()).unwrap();
         assert_eq!((stats.live, stats.expired), (0, 1));
         assert_eq!(cache.prune(false), 1);
+    }
+
+    #[test]
+    fn a_flood_is_reported_first_then_every_nth_then_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut cache, _) = Cache::open(dir.path());
+        cache.now = 5_000;
+        let window = Duration::from_secs(600);
+        let reports: Vec<bool> = (0..12).map(|_| cache.flood("k", window, 5).1).collect();
+        assert_eq!(
+            reports,
+            vec![true, false, false, false, true, false, false, false, false, true, false, false]
+        );
+        cache.now = 5_600;
+        assert_eq!(cache.flood("k", window, 5), (1, true), "a new window starts the count again");
     }
 
     #[test]

@@ -91,6 +91,9 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("module_timeout", Shape::Seconds),
     ("enrichment_ttl", Shape::Count),
     ("detection_threshold", Shape::Ratio),
+    ("flood_control", Shape::Flag),
+    ("flood_window", Shape::Count),
+    ("flood_every", Shape::Count),
     ("cache_match_ttl", Shape::Count),
     ("cache_no_match_ttl", Shape::Count),
 ];
@@ -166,6 +169,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// How long MISP's answers are remembered.
     pub remember: Remember,
+    /// Flood control of match datagrams.
+    pub flood: Flood,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -369,6 +374,13 @@ impl Config {
             enrich: enrich_settings(options)?,
             event_context: options.flag("event_context")?.unwrap_or(true),
             state_dir: state_dir(options)?,
+            flood: Flood {
+                enabled: options.flag("flood_control")?.unwrap_or(true),
+                window: Duration::from_secs(
+                    options.count("flood_window", 7 * 24 * 3600)?.unwrap_or(600),
+                ),
+                every: options.count("flood_every", 1_000_000)?.unwrap_or(100).max(1),
+            },
             remember: Remember {
                 matched: Duration::from_secs(
                     options.count("cache_match_ttl", 7 * 24 * 3600)?.unwrap_or(3600),
@@ -546,6 +558,17 @@ pub const DEFAULT_STATE_DIR: &str = "/var/ossec/var/custom-misp";
 
 /// The default misp-modules server.
 pub const DEFAULT_MODULES_URL: &str = "http://127.0.0.1:6666";
+
+/// Flood control settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Flood {
+    /// On or off.
+    pub enabled: bool,
+    /// How long the same IoC, intel and agent count as one flood.
+    pub window: Duration,
+    /// Report every so many repeats within the window.
+    pub every: u64,
+}
 
 /// The state directory of the options, or the default.
 pub fn state_dir(options: &Options) -> Result<PathBuf> {

@@ -131,7 +131,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     if let Some(attributes) = answer.look_up(config, &source, &found, &cache, deadline) {
         let findings = intel::findings(&found.iocs, &attributes);
         let extras = Extras::gather(config, &source, alert, &found, &findings, &cache, deadline);
-        answer.report(config, &found, &findings, &extras);
+        answer.report(config, &found, &findings, &extras, &cache);
         if let IntelSource::Misp(client) = &source {
             answer.write_back(config, client, alert, &found, &findings, &extras, deadline);
         }
@@ -156,8 +156,10 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     // the line says which filter was in force.
     let tags = &config.filters.tags;
     let filter = if tags.is_empty() { String::new() } else { format!(" tags={}", tags.join(",")) };
+    let held = answer.suppressed;
+    let held = if held == 0 { String::new() } else { format!(" repeats_held={held}") };
     info!(
-        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={} elapsed_ms={}",
+        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={}{held} elapsed_ms={}",
         ioc_list(&found),
         report.requests,
         report.matches,
@@ -177,6 +179,8 @@ struct Answer<'a> {
     recorded: String,
     outcome: Outcome,
     failure: Option<String>,
+    /// Match datagrams held back by flood control.
+    suppressed: usize,
 }
 
 impl<'a> Answer<'a> {
@@ -190,6 +194,7 @@ impl<'a> Answer<'a> {
             recorded,
             outcome: Outcome::Done,
             failure: None,
+            suppressed: 0,
         }
     }
 
@@ -219,10 +224,24 @@ impl<'a> Answer<'a> {
     /// Adds one message per matched IoC (with its enrichment and its
     /// event's context), one per unmatched IoC that a module found
     /// malicious, and one for no match when asked.
-    fn report(&mut self, config: &Config, found: &Found, findings: &[Finding], extras: &Extras) {
+    fn report(
+        &mut self,
+        config: &Config,
+        found: &Found,
+        findings: &[Finding],
+        extras: &Extras,
+        cache: &Cache,
+    ) {
         self.matches = findings.len();
         for finding in findings {
+            let Some(repeats) = self.flood(config, cache, finding) else {
+                self.suppressed += 1;
+                continue;
+            };
             let mut message = message::match_message(finding, self.summary);
+            if repeats > 1 {
+                message["misp"]["repeat_count"] = serde_json::json!(repeats);
+            }
             if let Some(verdicts) = extras.verdicts_of(found, finding.ioc) {
                 message["misp"]["enrichment"] = enrich::section(verdicts);
             }
@@ -242,6 +261,21 @@ impl<'a> Answer<'a> {
         if self.messages.is_empty() && config.report_no_match {
             self.messages.push(message::no_match_message(&found.iocs, self.summary));
         }
+    }
+
+    /// Flood control: the same IoC matching the same intel on the same
+    /// agent within the window is reported once, then every
+    /// `flood_every`-th time or once the window passed since the last
+    /// report. Returns how many times it was seen, or `None` to stay quiet.
+    fn flood(&self, config: &Config, cache: &Cache, finding: &Finding) -> Option<u64> {
+        if !config.flood.enabled {
+            return Some(1);
+        }
+        let event = event_of(finding).unwrap_or_default();
+        let key =
+            format!("{}|{}|{}|{event}", self.summary.agent.id, finding.ioc.kind, finding.ioc.value);
+        let (count, report) = cache.flood(&key, config.flood.window, config.flood.every);
+        report.then_some(count)
     }
 
     /// Sights matched intel and records the alert in its incident, with
@@ -407,7 +441,8 @@ fn sighting_source(alert: &Alert) -> String {
 fn open_cache(config: &Config) -> Cache {
     let remembers = !config.remember.matched.is_zero() || !config.remember.unmatched.is_zero();
     let misp = matches!(config.source, SourceSettings::Misp(_));
-    if !(misp && (remembers || config.event_context) || config.enrich.enabled()) {
+    let wanted = remembers || config.event_context || config.flood.enabled;
+    if !(misp && wanted || config.enrich.enabled()) {
         return Cache::disabled();
     }
     let (cache, warning) = Cache::open(&config.state_dir);

@@ -40,7 +40,7 @@ fn lab_misp() -> MispServer {
 fn options(misp: &MispServer, modules: &ModulesServer, enrichment: Value) -> Value {
     json!({
         "misp_url": misp.url(), "api_key": TEST_API_KEY,
-        "record": false, "sightings": false, "event_context": false,
+        "record": false, "sightings": false, "event_context": false, "flood_control": false,
         "modules_url": modules.url(), "enrichment": enrichment,
         "module_config": {"wazuh_test_reputation": {"apikey": "reputation-test-key"}},
         "module_timeout": 5

@@ -26,7 +26,7 @@ fn misp(options: ServerOptions) -> MispServer {
 fn misp_options(server: &MispServer) -> Value {
     json!({
         "misp_url": server.url(), "api_key": TEST_API_KEY,
-        "record": false, "sightings": false, "event_context": false
+        "record": false, "sightings": false, "event_context": false, "flood_control": false
     })
 }
 
@@ -128,7 +128,8 @@ fn the_pre_4_8_short_form_and_extra_arguments_work() {
     let server = misp(ServerOptions::default());
     let manager = Manager::new();
     let alert = manager.write(".alert", &sample("sshd-5712-bruteforce.json"));
-    let options = manager.write(".options", &manager.options(json!({})).to_string());
+    let options =
+        manager.write(".options", &manager.options(json!({"flood_control": false})).to_string());
     let url = server.url();
     let short =
         manager.run(&[alert.to_str().unwrap(), TEST_API_KEY, &url, "", options.to_str().unwrap()]);
@@ -350,7 +351,8 @@ fn a_dead_server_is_reported_unreachable() {
     let url = server.url();
     drop(server);
     let manager = Manager::new();
-    let options = json!({"misp_url": url, "api_key": TEST_API_KEY, "record": false});
+    let options =
+        json!({"misp_url": url, "api_key": TEST_API_KEY, "record": false, "flood_control": false});
     let run = manager.integratord(&sample("sshd-5712-bruteforce.json"), options, "2", "1");
     assert_eq!(run.code, 5, "{run:?}");
     let error = run.message(0)["misp"]["error"].clone();
@@ -622,4 +624,37 @@ fn sixteen_concurrent_runs_share_one_store() {
     assert_eq!(log.lines().filter(|l| l.contains(" INFO: ")).count(), 16, "{log}");
     assert!(!log.contains(" WARN: "), "{log}");
     assert_eq!(manager.received().len(), 4 * (1 + 4 + 2 + 1), "every run answered");
+}
+
+#[test]
+fn a_flood_of_one_match_is_reported_first_then_every_hundredth_while_sightings_go_on() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let alert: Value = serde_json::from_str(&sample("sshd-5712-bruteforce.json")).unwrap();
+    let burst: Vec<String> = (0..250)
+        .map(|i| {
+            let mut a = alert.clone();
+            a["id"] = json!(format!("1791962054.{i}"));
+            a.to_string()
+        })
+        .collect();
+    let file = manager.write(".json", &(burst.join("\n") + "\n"));
+    let mut options = misp_options(&server);
+    options["flood_control"] = json!(true);
+    options["sightings"] = json!(true);
+    let options = manager.write(".options", &manager.options(options).to_string());
+    let run = manager.run(&[
+        "replay",
+        "--quiet",
+        "--options",
+        options.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let repeats: Vec<Value> =
+        (0..run.datagrams.len()).map(|i| run.message(i)["misp"]["repeat_count"].clone()).collect();
+    assert_eq!(repeats, vec![Value::Null, json!(100), json!(200)]);
+    assert_eq!(server.count("POST", "/sightings/add"), 250, "every alert is still sighted");
+    let held = run.log.iter().filter(|l| l.contains(" repeats_held=1 ")).count();
+    assert_eq!(held, 247);
 }

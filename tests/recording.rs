@@ -22,7 +22,7 @@ fn misp(options: ServerOptions) -> MispServer {
 }
 
 fn options(server: &MispServer) -> Value {
-    json!({"misp_url": server.url(), "api_key": TEST_API_KEY})
+    json!({"misp_url": server.url(), "api_key": TEST_API_KEY, "flood_control": false})
 }
 
 /// The incident of the sample alerts' agent 004 on their day.

@@ -191,11 +191,30 @@ fn misp_correlates_the_incident_with_both_intel_events() {
 }
 
 #[test]
-fn the_answers_reach_the_wazuh_socket_one_per_matched_ioc() {
+fn flood_control_answers_once_per_ioc_intel_and_agent() {
     let replayed = replay();
     let datagrams = replayed.manager.received();
-    assert_eq!(datagrams.len(), 25);
     assert!(datagrams.iter().all(|d| d.starts_with("1:[021] (FIN-APP-01) 10.40.20.21->misp:{")));
+    let mut iocs: Vec<String> = datagrams
+        .iter()
+        .map(|d| common::message_of(d)["misp"]["ioc"]["value"].as_str().unwrap().to_string())
+        .collect();
+    iocs.sort();
+    // 13 alerts from the brute-forcing address, the dropper's hashes seen
+    // by FIM and again by Sysmon, the C2 address in DNS and three
+    // connections: each IoC is reported once for its intel event.
+    assert_eq!(
+        iocs,
+        vec![
+            "198.51.100.77",
+            "1e696d41068dd19fd3b3c3c512aa8de8c9fac23e",
+            "203.0.113.45",
+            "32ea19a51e3b1ccef50268e1b3dd37e0",
+            "861387c1741b73a9dfb136b63135e0f1",
+            "8f37280f596c73a11d706625c737694416ca426d8763dd7dccc90a1d24c73463",
+            "cdn-telemetry.example.net",
+        ]
+    );
 }
 
 #[test]
@@ -260,5 +279,5 @@ const EXPECTED_STEPS: [(&str, &str); 9] = [
 /// context is remembered after that, and a lookup only for values not
 /// looked up before (the 13 alerts from the brute-forcing address ask
 /// once).
-const REPLAY_TOTALS: &str = "alerts/s): 1 filtered out, 19 matched (25 datagrams), 19 recorded, \
+const REPLAY_TOTALS: &str = "alerts/s): 1 filtered out, 19 matched (7 datagrams), 19 recorded, \
      1 skipped, 0 failed, 0 invalid; 63 MISP requests (2.62 per alert)";
