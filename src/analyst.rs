@@ -240,11 +240,12 @@ pub fn store(cli: &Cli, args: &StoreArgs) -> Result<Outcome> {
         println!("removed {removed} remembered answers");
     }
     println!(
-        "{}: {} bytes, {} remembered answers, {} expired",
+        "{}: {} bytes, {} remembered answers, {} expired, {} datagrams kept for delivery",
         stats.path.display(),
         stats.bytes,
         stats.live,
-        stats.expired
+        stats.expired,
+        stats.spooled
     );
     Ok(Outcome::Done)
 }

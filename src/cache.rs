@@ -35,6 +35,11 @@ const SCHEMA: &str = "
         expires INTEGER NOT NULL,
         value TEXT NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS spool (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS flood (
         key TEXT PRIMARY KEY,
         first INTEGER NOT NULL,
@@ -61,6 +66,8 @@ pub struct Stats {
     pub live: u64,
     /// Remembered answers past their time.
     pub expired: u64,
+    /// Datagrams kept for delivery.
+    pub spooled: u64,
 }
 
 impl Cache {
@@ -146,6 +153,46 @@ impl Cache {
         (count, report)
     }
 
+    /// Keeps datagrams that could not be delivered, in order, for a later
+    /// run; the oldest beyond `max` are dropped. Returns how many were
+    /// kept and how many dropped; without a store nothing is kept.
+    pub fn spool(&self, datagrams: &[String], max: u64) -> (u64, u64) {
+        let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return (0, 0) };
+        let mut kept = 0;
+        for body in datagrams {
+            let saved = db.execute(
+                "INSERT INTO spool (created, body) VALUES (?1, ?2)",
+                params![self.now, body],
+            );
+            kept += u64::from(saved.is_ok());
+        }
+        let dropped = db
+            .execute(
+                "DELETE FROM spool WHERE id NOT IN (SELECT id FROM spool ORDER BY id DESC LIMIT ?1)",
+                params![max as i64],
+            )
+            .unwrap_or(0) as u64;
+        (kept, dropped)
+    }
+
+    /// The oldest `limit` kept datagrams, with their ids.
+    pub fn spooled(&self, limit: u64) -> Vec<(i64, String)> {
+        let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return Vec::new() };
+        let Ok(mut statement) = db.prepare("SELECT id, body FROM spool ORDER BY id LIMIT ?1")
+        else {
+            return Vec::new();
+        };
+        let rows = statement.query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?)));
+        rows.map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default()
+    }
+
+    /// Forgets a kept datagram once it is delivered.
+    pub fn unspool(&self, id: i64) {
+        if let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) {
+            let _ = db.execute("DELETE FROM spool WHERE id = ?1", params![id]);
+        }
+    }
+
     /// What the cache holds.
     pub fn stats(&self, state_dir: &Path) -> Option<Stats> {
         let db = self.db.as_ref()?.lock().ok()?;
@@ -158,6 +205,7 @@ impl Cache {
             bytes: size(&path) + size(&path.with_extension("db-wal")),
             live: count("SELECT count(*) FROM cache WHERE expires > ?1"),
             expired: count("SELECT count(*) FROM cache WHERE expires <= ?1"),
+            spooled: count("SELECT count(*) FROM spool WHERE ?1 = ?1"),
             path,
         })
     }
@@ -253,6 +301,19 @@ mod tests {
         );
         cache.now = 5_600;
         assert_eq!(cache.flood("k", window, 5), (1, true), "a new window starts the count again");
+    }
+
+    #[test]
+    fn spooled_datagrams_come_back_oldest_first_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, _) = Cache::open(dir.path());
+        let many: Vec<String> = (0..5).map(|i| format!("1:misp:{{\"n\":{i}}}")).collect();
+        assert_eq!(cache.spool(&many, 3), (5, 2));
+        let kept: Vec<String> = cache.spooled(10).into_iter().map(|(_, b)| b).collect();
+        assert_eq!(kept, vec!["1:misp:{\"n\":2}", "1:misp:{\"n\":3}", "1:misp:{\"n\":4}"]);
+        let (first, _) = cache.spooled(1)[0].clone();
+        cache.unspool(first);
+        assert_eq!(cache.spooled(10).len(), 2);
     }
 
     #[test]

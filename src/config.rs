@@ -91,6 +91,7 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("module_timeout", Shape::Seconds),
     ("enrichment_ttl", Shape::Count),
     ("detection_threshold", Shape::Ratio),
+    ("spool_max", Shape::Count),
     ("flood_control", Shape::Flag),
     ("flood_window", Shape::Count),
     ("flood_every", Shape::Count),
@@ -171,6 +172,8 @@ pub struct Config {
     pub remember: Remember,
     /// Flood control of match datagrams.
     pub flood: Flood,
+    /// The most undelivered datagrams kept for later runs.
+    pub spool_max: u64,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -374,6 +377,7 @@ impl Config {
             enrich: enrich_settings(options)?,
             event_context: options.flag("event_context")?.unwrap_or(true),
             state_dir: state_dir(options)?,
+            spool_max: options.count("spool_max", 10_000_000)?.unwrap_or(10_000),
             flood: Flood {
                 enabled: options.flag("flood_control")?.unwrap_or(true),
                 window: Duration::from_secs(

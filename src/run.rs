@@ -139,7 +139,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     }
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
-    deliver(&config.output, &datagrams, deadline)
+    deliver(config, &datagrams, &cache, deadline)
         .with_context(|| format!("{head} answer not delivered"))?;
     let report = Report {
         iocs: found.iocs.len(),
@@ -442,7 +442,8 @@ fn open_cache(config: &Config) -> Cache {
     let remembers = !config.remember.matched.is_zero() || !config.remember.unmatched.is_zero();
     let misp = matches!(config.source, SourceSettings::Misp(_));
     let wanted = remembers || config.event_context || config.flood.enabled;
-    if !(misp && wanted || config.enrich.enabled()) {
+    let socket = matches!(config.output, Output::Socket(_));
+    if !(misp && wanted || config.enrich.enabled() || socket) {
         return Cache::disabled();
     }
     let (cache, warning) = Cache::open(&config.state_dir);
@@ -485,29 +486,72 @@ fn ioc_list(found: &Found) -> String {
 /// spent the whole budget: the answer is what the run is for.
 const MIN_SEND_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The most kept datagrams a run delivers before its own.
+const MAX_SPOOLED_PER_RUN: u64 = 1000;
+
 /// Sends the datagrams to the socket, or prints them one per line.
-fn deliver(output: &Output, datagrams: &[String], deadline: &Deadline) -> Result<()> {
-    match output {
+/// Datagrams that earlier runs could not deliver go first, oldest first;
+/// what cannot be delivered now (analysisd stopped or restarting) is kept
+/// for the next run, so nothing is lost and nothing is sent twice.
+fn deliver(
+    config: &Config,
+    datagrams: &[String],
+    cache: &Cache,
+    deadline: &Deadline,
+) -> Result<()> {
+    let path = match &config.output {
+        Output::Socket(path) => path,
         Output::Stdout => {
             let mut out = std::io::stdout().lock();
             for datagram in datagrams {
                 writeln!(out, "{datagram}").context("writing to standard output")?;
             }
-            out.flush().context("writing to standard output")
+            return out.flush().context("writing to standard output");
         }
-        Output::Socket(path) => {
-            let timeout = deadline.remaining().max(MIN_SEND_TIME);
-            QueueSocket::new(path).send(datagrams, timeout).map_err(socket_failure)
+    };
+    let socket = QueueSocket::new(path);
+    let timeout = deadline.remaining().max(MIN_SEND_TIME);
+    let pending = cache.spooled(MAX_SPOOLED_PER_RUN);
+    for (id, datagram) in &pending {
+        if let Err(err) = socket.send(std::slice::from_ref(datagram), timeout) {
+            return Err(keep(config, cache, datagrams, err));
+        }
+        cache.unspool(*id);
+    }
+    if !pending.is_empty() {
+        info!("{} kept datagrams delivered", pending.len());
+    }
+    for (sent, datagram) in datagrams.iter().enumerate() {
+        if let Err(err) = socket.send(std::slice::from_ref(datagram), timeout) {
+            return Err(keep(config, cache, &datagrams[sent..], err));
         }
     }
+    Ok(())
 }
 
-/// A socket error tagged with its exit code.
-fn socket_failure(err: SocketError) -> anyhow::Error {
+/// Keeps `undelivered` for the next run when the socket may come back,
+/// and says so in the error.
+fn keep(config: &Config, cache: &Cache, undelivered: &[String], err: SocketError) -> anyhow::Error {
+    if matches!(err, SocketError::TooLong(_)) || undelivered.is_empty() {
+        return socket_failure(err, 0);
+    }
+    let (kept, dropped) = cache.spool(undelivered, config.spool_max);
+    if dropped > 0 {
+        warn!("spool bound of {} datagrams reached: {dropped} oldest dropped", config.spool_max);
+    }
+    socket_failure(err, kept)
+}
+
+/// A socket error tagged with its exit code, naming the datagrams kept.
+fn socket_failure(err: SocketError, kept: u64) -> anyhow::Error {
     let outcome = match err {
         SocketError::Missing(..) => Outcome::SocketMissing,
         SocketError::Refused(_) | SocketError::Full(_) => Outcome::SocketRefused,
         SocketError::TooLong(_) => Outcome::DatagramTooLong,
     };
-    fail(outcome, err)
+    match kept {
+        0 => fail(outcome, err),
+        1 => fail(outcome, anyhow::anyhow!("{err}; 1 datagram kept for the next run")),
+        n => fail(outcome, anyhow::anyhow!("{err}; {n} datagrams kept for the next run")),
+    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 
 use common::{sample, Manager};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn feed_options() -> serde_json::Value {
     json!({"feed": common::feed()})
@@ -290,7 +290,8 @@ fn a_missing_socket_is_exit_6() {
     assert_eq!(
         only_error(&run),
         "custom-misp ERROR: alert=1791962054.2210376 rule=5712 agent=004 answer not delivered: \
-         Wazuh queue socket /nonexistent/queue: No such file or directory (os error 2) (is wazuh-analysisd running?)"
+         Wazuh queue socket /nonexistent/queue: No such file or directory (os error 2) (is wazuh-analysisd running?); \
+         1 datagram kept for the next run"
     );
 }
 
@@ -303,7 +304,7 @@ fn a_socket_nobody_reads_is_exit_7() {
     let run = manager.integratord(&sample("sshd-5712-bruteforce.json"), options, "10", "3");
     assert_eq!(run.code, 7, "{run:?}");
     assert!(
-        only_error(&run).ends_with("connection refused (wazuh-analysisd is not reading it)"),
+        only_error(&run).ends_with("connection refused (wazuh-analysisd is not reading it); 1 datagram kept for the next run"),
         "{:?}",
         run.log
     );
@@ -330,4 +331,29 @@ fn stdout_mode_prints_the_datagrams_and_sends_nothing() {
     assert!(lines.iter().all(
         |l| l.starts_with("1:[007] (WKS-FIN-0142) 10.40.12.42->misp:{\"integration\":\"misp\"")
     ));
+}
+
+#[test]
+fn datagrams_that_could_not_be_sent_are_delivered_first_by_the_next_run_once() {
+    let manager = Manager::new();
+    let dead = manager.dir.path().join("restarting-queue");
+    drop(UnixDatagram::bind(&dead).unwrap());
+    let down = json!({"feed": common::feed(), "socket": dead});
+    let first = manager.integratord(&sample("sysmon-22-c2-dns.json"), down, "10", "3");
+    assert_eq!(first.code, 7, "{first:?}");
+    assert!(only_error(&first).ends_with("; 2 datagrams kept for the next run"), "{:?}", first.log);
+    // analysisd is back: the next run delivers the kept ones, then its own.
+    let up = json!({"feed": common::feed(), "flood_control": false});
+    let second = manager.integratord(&sample("sshd-5712-bruteforce.json"), up.clone(), "10", "3");
+    assert_eq!(second.code, 0, "{second:?}");
+    let order: Vec<Value> = (0..second.datagrams.len())
+        .map(|i| second.message(i)["misp"]["ioc"]["value"].clone())
+        .collect();
+    assert_eq!(
+        order,
+        vec![json!("update-check.example.net"), json!("203.0.113.66"), json!("198.51.100.23")]
+    );
+    assert_eq!(second.log_lines()[0], "custom-misp INFO: 2 kept datagrams delivered");
+    let third = manager.integratord(&sample("sshd-5712-bruteforce.json"), up, "10", "3");
+    assert_eq!(third.datagrams.len(), 1, "nothing is delivered twice");
 }

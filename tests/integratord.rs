@@ -560,11 +560,18 @@ fn the_store_task_shows_prunes_and_clears_what_is_remembered() {
         |action: &str| manager.run(&["store", action, "--options", options.to_str().unwrap()]);
     let info = store("info");
     assert_eq!(info.code, 0, "{info:?}");
-    assert!(info.stdout.contains(" bytes, 2 remembered answers, 0 expired\n"), "{}", info.stdout);
+    assert!(
+        info.stdout
+            .contains(" bytes, 2 remembered answers, 0 expired, 0 datagrams kept for delivery\n"),
+        "{}",
+        info.stdout
+    );
     let cleared = store("clear");
     assert!(cleared.stdout.starts_with("removed 2 remembered answers\n"), "{}", cleared.stdout);
     assert!(
-        cleared.stdout.ends_with(" bytes, 0 remembered answers, 0 expired\n"),
+        cleared
+            .stdout
+            .ends_with(" bytes, 0 remembered answers, 0 expired, 0 datagrams kept for delivery\n"),
         "{}",
         cleared.stdout
     );
