@@ -179,7 +179,9 @@ impl Default for SearchFilters {
 
 /// A MISP client for one run.
 pub struct MispClient {
-    http: Client,
+    /// Built on the first request: a run whose answers are all remembered
+    /// never pays for it (it starts a thread and a TLS configuration).
+    http: std::cell::OnceCell<Client>,
     connection: Connection,
     requests: std::cell::Cell<usize>,
 }
@@ -187,20 +189,22 @@ pub struct MispClient {
 impl MispClient {
     /// Builds the client. Fails when the CA file content is not PEM.
     pub fn new(connection: Connection) -> anyhow::Result<MispClient> {
-        let https = connection.url.starts_with("https:");
-        let mut builder = Client::builder()
-            .user_agent(concat!("wazuh-misp/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            // Plain HTTP needs no trust store; skipping it saves start-up.
-            .tls_built_in_root_certs(https)
-            .danger_accept_invalid_certs(!connection.verify_tls);
         if let Some(pem) = &connection.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
+            reqwest::Certificate::from_pem_bundle(pem)?;
         }
-        let http = builder.build()?;
+        let http = std::cell::OnceCell::new();
         Ok(MispClient { http, connection, requests: std::cell::Cell::new(0) })
+    }
+
+    /// The HTTP client, built on first use.
+    fn http(&self) -> Result<&Client, MispError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let built = build_http(&self.connection).map_err(|e| {
+            MispError::new(ErrorKind::Tls, None, format!("building the HTTP client: {e}"))
+        })?;
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// The server's base URL.
@@ -289,7 +293,7 @@ impl MispClient {
             ));
         }
         self.requests.set(self.requests.get() + 1);
-        let mut builder = self.http.request(method.clone(), url);
+        let mut builder = self.http()?.request(method.clone(), url);
         if let Some(body) = body {
             builder = builder.body(body.to_string());
         }
@@ -302,6 +306,23 @@ impl MispClient {
             .map_err(|e| transport_error(&e, deadline))?;
         read_reply(response, deadline)
     }
+}
+
+/// The HTTP client for `connection`.
+fn build_http(connection: &Connection) -> reqwest::Result<Client> {
+    let https = connection.url.starts_with("https:");
+    let mut builder = Client::builder()
+        .user_agent(concat!("wazuh-misp/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        // Plain HTTP needs no trust store; skipping it saves start-up.
+        .tls_built_in_root_certs(https)
+        .danger_accept_invalid_certs(!connection.verify_tls);
+    if let Some(pem) = &connection.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
 }
 
 /// The restSearch body for `iocs`: every value in one list, restricted to
