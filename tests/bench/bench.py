@@ -219,8 +219,10 @@ def main():
     queue = Listener(os.path.join(workdir, "queue"))
     http, http_url, _ = start_server(False, workdir)
     https, https_url, ca = start_server(True, workdir)
+    # Flood control off: each run is the same alert, and every run should
+    # send its datagrams as a first sighting would.
     common = {"api_key": KEY, "socket": queue.path, "log_file": log, "timeout": 5,
-              "state_dir": os.path.join(workdir, "state")}
+              "state_dir": os.path.join(workdir, "state"), "flood_control": False}
     match_alert = os.path.join(ALERTS, "sysmon-1-dropper.json")
     nothing_alert = os.path.join(ALERTS, "sshd-5760-no-match.json")
     # An alert without IoCs: the run starts, reads it and exits, which is
