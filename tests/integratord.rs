@@ -473,12 +473,11 @@ fn at(manager: &Manager, now: i64, alert: &str, options: Value) -> common::Run {
     manager.run_with_env(&args, &[("CUSTOM_MISP_TEST_NOW", &now.to_string())])
 }
 
-#[test]
-fn a_burst_of_500_alerts_from_one_address_costs_one_misp_request() {
-    let server = misp(ServerOptions::default());
-    let manager = Manager::new();
+/// Replays `n` copies of the sample brute force, each with an id of its
+/// own, through the integration with `options`.
+fn replay_burst(manager: &Manager, options: Value, n: usize) -> common::Run {
     let alert: Value = serde_json::from_str(&sample("sshd-5712-bruteforce.json")).unwrap();
-    let burst: Vec<String> = (0..500)
+    let burst: Vec<String> = (0..n)
         .map(|i| {
             let mut a = alert.clone();
             a["id"] = json!(format!("1791962054.{i}"));
@@ -486,14 +485,16 @@ fn a_burst_of_500_alerts_from_one_address_costs_one_misp_request() {
         })
         .collect();
     let file = manager.write(".json", &(burst.join("\n") + "\n"));
-    let options = manager.write(".options", &manager.options(misp_options(&server)).to_string());
-    let run = manager.run(&[
-        "replay",
-        "--quiet",
-        "--options",
-        options.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let options = manager.write(".options", &manager.options(options).to_string());
+    let options = options.to_str().unwrap();
+    manager.run(&["replay", "--quiet", "--options", options, file.to_str().unwrap()])
+}
+
+#[test]
+fn a_burst_of_500_alerts_from_one_address_costs_one_misp_request() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let run = replay_burst(&manager, misp_options(&server), 500);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(server.count("POST", SEARCH), 1);
     assert_eq!(run.datagrams.len(), 500, "every alert is still answered");
@@ -637,26 +638,10 @@ fn sixteen_concurrent_runs_share_one_store() {
 fn a_flood_of_one_match_is_reported_first_then_every_hundredth_while_sightings_go_on() {
     let server = misp(ServerOptions::default());
     let manager = Manager::new();
-    let alert: Value = serde_json::from_str(&sample("sshd-5712-bruteforce.json")).unwrap();
-    let burst: Vec<String> = (0..250)
-        .map(|i| {
-            let mut a = alert.clone();
-            a["id"] = json!(format!("1791962054.{i}"));
-            a.to_string()
-        })
-        .collect();
-    let file = manager.write(".json", &(burst.join("\n") + "\n"));
     let mut options = misp_options(&server);
     options["flood_control"] = json!(true);
     options["sightings"] = json!(true);
-    let options = manager.write(".options", &manager.options(options).to_string());
-    let run = manager.run(&[
-        "replay",
-        "--quiet",
-        "--options",
-        options.to_str().unwrap(),
-        file.to_str().unwrap(),
-    ]);
+    let run = replay_burst(&manager, options, 250);
     assert_eq!(run.code, 0, "{run:?}");
     let repeats: Vec<Value> =
         (0..run.datagrams.len()).map(|i| run.message(i)["misp"]["repeat_count"].clone()).collect();
