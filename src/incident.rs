@@ -185,12 +185,7 @@ pub fn incident_uuid(manager: &str, agent_id: &str, window: &DateTime<chrono::Ut
 }
 
 /// A uuid derived from `parent` (a uuid) and `name`.
-pub fn derived_uuid(parent: &str, name: &str) -> String {
-    child_uuid(parent, name)
-}
-
-/// A uuid derived from `parent` and `name`.
-fn child_uuid(parent: &str, name: &str) -> String {
+pub fn child_uuid(parent: &str, name: &str) -> String {
     let parent = Uuid::parse_str(parent).unwrap_or(NAMESPACE);
     Uuid::new_v5(&parent, name.as_bytes()).to_string()
 }

@@ -217,7 +217,7 @@ fn flattened(plan: &Plan, object: &Value) -> Vec<Value> {
             let relation = a["object_relation"].as_str().unwrap_or(kind);
             let key = format!("{name}|{relation}|{value}|{}", plan.seen);
             Some(json!({
-                "uuid": incident::derived_uuid(&plan.event_uuid, &key),
+                "uuid": incident::child_uuid(&plan.event_uuid, &key),
                 "type": kind, "value": value, "to_ids": false, "distribution": 5,
                 "comment": format!("{name} {relation}; {comment}"),
             }))
@@ -236,7 +236,7 @@ fn collect_results(
 ) {
     let stamp = |kind: &str, value: &str| {
         let name = format!("{}|{}|{kind}|{value}", verdict.module, plan.seen);
-        incident::derived_uuid(&plan.event_uuid, &name)
+        incident::child_uuid(&plan.event_uuid, &name)
     };
     let attribute = |kind: &str, value: &str| {
         json!({"uuid": stamp(kind, value), "type": kind, "value": value, "to_ids": false,

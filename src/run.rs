@@ -511,22 +511,18 @@ fn deliver(
     };
     let socket = QueueSocket::new(path);
     let timeout = deadline.remaining().max(MIN_SEND_TIME);
-    let pending = cache.spooled(MAX_SPOOLED_PER_RUN);
-    for (id, datagram) in &pending {
-        if let Err(err) = socket.send(std::slice::from_ref(datagram), timeout) {
-            return Err(keep(config, cache, datagrams, err));
-        }
-        cache.unspool(*id);
+    let (ids, pending): (Vec<i64>, Vec<String>) =
+        cache.spooled(MAX_SPOOLED_PER_RUN).into_iter().unzip();
+    let result = socket.send(&pending, timeout);
+    let delivered = result.as_ref().map_or_else(|u| u.sent, |()| pending.len());
+    ids[..delivered].iter().for_each(|id| cache.unspool(*id));
+    if delivered > 0 {
+        info!("{delivered} kept datagrams delivered");
     }
-    if !pending.is_empty() {
-        info!("{} kept datagrams delivered", pending.len());
+    if let Err(undelivered) = result {
+        return Err(keep(config, cache, datagrams, undelivered.error));
     }
-    for (sent, datagram) in datagrams.iter().enumerate() {
-        if let Err(err) = socket.send(std::slice::from_ref(datagram), timeout) {
-            return Err(keep(config, cache, &datagrams[sent..], err));
-        }
-    }
-    Ok(())
+    socket.send(datagrams, timeout).map_err(|u| keep(config, cache, &datagrams[u.sent..], u.error))
 }
 
 /// Keeps `undelivered` for the next run when the socket may come back,

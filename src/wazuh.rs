@@ -146,6 +146,15 @@ impl fmt::Display for SocketError {
 
 impl std::error::Error for SocketError {}
 
+/// A send that stopped part-way.
+#[derive(Debug)]
+pub struct Undelivered {
+    /// How many datagrams went out before the failure.
+    pub sent: usize,
+    /// Why the next one did not.
+    pub error: SocketError,
+}
+
 /// analysisd's queue socket.
 #[derive(Debug, Clone)]
 pub struct QueueSocket {
@@ -160,19 +169,20 @@ impl QueueSocket {
 
     /// Sends each datagram in order, one `send_to` each, waiting at most
     /// `timeout` for room in a full queue. Stops at the first failure; the
-    /// error says which kind it was.
-    pub fn send(&self, datagrams: &[String], timeout: Duration) -> Result<(), SocketError> {
+    /// error says which kind it was and how many went out before it.
+    pub fn send(&self, datagrams: &[String], timeout: Duration) -> Result<(), Undelivered> {
         if datagrams.is_empty() {
             return Ok(());
         }
-        let missing = |e| SocketError::Missing(self.path.clone(), e);
+        let missing =
+            |e| Undelivered { sent: 0, error: SocketError::Missing(self.path.clone(), e) };
         let socket = UnixDatagram::unbound().map_err(missing)?;
         let timeout = timeout.max(Duration::from_millis(1));
         socket.set_write_timeout(Some(timeout)).map_err(missing)?;
-        for datagram in datagrams {
+        for (sent, datagram) in datagrams.iter().enumerate() {
             socket
                 .send_to(datagram.as_bytes(), &self.path)
-                .map_err(|e| self.classify(e, datagram.len()))?;
+                .map_err(|e| Undelivered { sent, error: self.classify(e, datagram.len()) })?;
         }
         Ok(())
     }
@@ -234,13 +244,15 @@ mod tests {
         let _listener = UnixDatagram::bind(&path).unwrap();
         let many: Vec<String> = (0..2000).map(|i| format!("1:misp:{{\"n\":{i}}}")).collect();
         let err = QueueSocket::new(&path).send(&many, Duration::from_millis(50)).unwrap_err();
-        assert!(matches!(err, SocketError::Full(_)), "{err}");
+        assert!(matches!(err.error, SocketError::Full(_)), "{}", err.error);
+        assert!(err.sent > 0 && err.sent < many.len(), "{}", err.sent);
     }
 
     #[test]
     fn a_missing_socket_is_reported_as_missing() {
         let socket = QueueSocket::new(Path::new("/nonexistent/queue"));
         let err = socket.send(&["1:misp:{}".to_string()], Duration::from_secs(1)).unwrap_err();
-        assert!(matches!(err, SocketError::Missing(..)), "{err}");
+        assert!(matches!(err.error, SocketError::Missing(..)), "{}", err.error);
+        assert_eq!(err.sent, 0);
     }
 }
