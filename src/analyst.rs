@@ -240,12 +240,20 @@ pub fn store(cli: &Cli, args: &StoreArgs) -> Result<Outcome> {
         println!("removed {removed} remembered answers");
     }
     println!(
-        "{}: {} bytes, {} remembered answers, {} expired, {} datagrams kept for delivery",
+        "{}: {} bytes, {} remembered answers, {} expired, {} datagrams kept for delivery, \
+         {} MISP writes kept",
         stats.path.display(),
         stats.bytes,
         stats.live,
         stats.expired,
-        stats.spooled
+        stats.spooled,
+        crate::spool::pending(&cache)
     );
+    for source in crate::index::sources(&cache) {
+        println!(
+            "indicator index {}: {} events, {} attributes",
+            source.source, source.events, source.attributes
+        );
+    }
     Ok(Outcome::Done)
 }

@@ -46,6 +46,35 @@ const SCHEMA: &str = "
         sent INTEGER NOT NULL,
         count INTEGER NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS intel_event (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        uuid TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (source, uuid)
+    );
+    CREATE TABLE IF NOT EXISTS indicator (
+        key TEXT NOT NULL,
+        event INTEGER NOT NULL,
+        uuid TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS indicator_by_key ON indicator (key);
+    CREATE INDEX IF NOT EXISTS indicator_by_event ON indicator (event);
+    CREATE INDEX IF NOT EXISTS indicator_by_uuid ON indicator (uuid);
+    CREATE TABLE IF NOT EXISTS sync (
+        source TEXT PRIMARY KEY,
+        since INTEGER,
+        page INTEGER NOT NULL,
+        newest INTEGER NOT NULL,
+        finished INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS writes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created INTEGER NOT NULL,
+        claimed INTEGER,
+        body TEXT NOT NULL
+    );
 ";
 
 /// The remembered answers.
@@ -87,6 +116,18 @@ impl Cache {
             Ok(db) => (Cache { db: Some(Mutex::new(db)), now }, None),
             Err(err) => rebuild(&path, &err.to_string(), now),
         }
+    }
+
+    /// The database, for the modules that keep their own tables in it
+    /// (the indicator index, the spool of MISP writes); `None` when the
+    /// store is disabled.
+    pub(crate) fn db(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        self.db.as_ref().and_then(|db| db.lock().ok())
+    }
+
+    /// The time this run goes by, in seconds since the epoch.
+    pub fn time(&self) -> i64 {
+        self.now
     }
 
     /// A cache that remembers nothing.

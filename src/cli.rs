@@ -139,6 +139,93 @@ pub enum Command {
     Tag(TagArgs),
     /// Show what the state directory remembers, or drop it.
     Store(StoreArgs),
+    /// Load intel into the store's indicator index (`import`), mirror a
+    /// MISP server into it (`sync`), list or remove what it holds.
+    Feed(FeedArgs),
+    /// Send what earlier runs could not: MISP writes kept while MISP was
+    /// down, datagrams kept while analysisd was away.
+    Flush,
+}
+
+/// Arguments of `feed`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: FeedAction,
+}
+
+/// What `feed` does.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum FeedAction {
+    /// Load a MISP-format, CSV or freetext feed into the index, replacing
+    /// what it held of that feed.
+    Import(ImportArgs),
+    /// Mirror the attributes of the MISP server in the options into the
+    /// index: what changed since the last sync, page by page, resuming an
+    /// interrupted sync.
+    Sync(SyncArgs),
+    /// What the index holds, per feed and server.
+    List,
+    /// Drop a feed (by name) or a server's mirror (by URL) from the index.
+    Remove {
+        /// The name `feed list` shows.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// Arguments of `feed import`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The feed: a MISP-format folder (or its manifest.json), a CSV or
+    /// text file, as a path or a file:// URL.
+    #[arg(value_name = "FEED")]
+    pub location: String,
+    /// The kind of feed [default: misp for a folder, csv for *.csv,
+    /// freetext otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::Format>,
+    /// The name the feed is kept under [default: the folder's or file's
+    /// name].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// CSV without a header: the column (from 1) that holds the value.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub value_column: usize,
+    /// CSV and freetext: the info of the feed's event [default: Feed NAME].
+    #[arg(long, value_name = "TEXT")]
+    pub info: Option<String>,
+    /// CSV and freetext: the event's threat level, 1 (high) to 4
+    /// (undefined).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub threat_level: u8,
+    /// CSV and freetext: a tag of the event (repeat for more), e.g.
+    /// tlp:green.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// CSV and freetext: the indicators are context, not for detection
+    /// (to_ids false).
+    #[arg(long)]
+    pub not_for_ids: bool,
+}
+
+/// Arguments of `feed sync`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SyncArgs {
+    /// Attributes per request.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub page_size: u64,
+    /// Drop the mirror and fetch everything again (removes what MISP
+    /// deleted when the key's user cannot see deletions).
+    #[arg(long)]
+    pub full: bool,
+    /// The first sync fetches only attributes changed in the last DAYS
+    /// days [default: all].
+    #[arg(long, value_name = "DAYS")]
+    pub days: Option<u64>,
 }
 
 /// Arguments of `store`.

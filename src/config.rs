@@ -92,6 +92,9 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("enrichment_ttl", Shape::Count),
     ("detection_threshold", Shape::Ratio),
     ("spool_max", Shape::Count),
+    ("spool_max_age", Shape::Count),
+    ("spool_replay_time", Shape::Seconds),
+    ("lookup", Shape::Text),
     ("flood_control", Shape::Flag),
     ("flood_window", Shape::Count),
     ("flood_every", Shape::Count),
@@ -132,6 +135,20 @@ pub enum SourceSettings {
     Misp(Connection),
     /// A MISP-format feed folder.
     Feed(PathBuf),
+    /// The store's indicator index alone: `lookup` is `local` and no MISP
+    /// server is named, so nothing is written back.
+    Offline,
+}
+
+/// Where lookups are answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupMode {
+    /// MISP for every alert, with the cache in front.
+    Live,
+    /// The store's indicator index only.
+    Local,
+    /// The index, then MISP for the values the index does not know.
+    LocalThenLive,
 }
 
 /// Where datagrams go.
@@ -172,8 +189,16 @@ pub struct Config {
     pub remember: Remember,
     /// Flood control of match datagrams.
     pub flood: Flood,
-    /// The most undelivered datagrams kept for later runs.
+    /// Where lookups are answered from.
+    pub lookup: LookupMode,
+    /// The most undelivered datagrams, and the most MISP writes, kept for
+    /// later runs.
     pub spool_max: u64,
+    /// How long kept datagrams and MISP writes wait before they are
+    /// dropped.
+    pub spool_max_age: Duration,
+    /// The most time a run spends sending MISP writes kept by earlier runs.
+    pub spool_replay_time: Duration,
     /// Warnings to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -354,17 +379,10 @@ impl Config {
     /// not come from a file (a replay), whatever the command line says.
     pub fn build_for(cli: &Cli, options: &Options, alert: PathBuf) -> Result<Config> {
         let mut warnings = options.warnings()?;
-        let source = source(cli, options, &mut warnings)?;
-        let output = if cli.stdout {
-            Output::Stdout
-        } else {
-            Output::Socket(
-                cli.socket
-                    .clone()
-                    .or(options.path("socket")?)
-                    .unwrap_or_else(|| DEFAULT_SOCKET.into()),
-            )
-        };
+        let lookup = lookup_mode(options)?;
+        let source = source(cli, options, lookup, &mut warnings)?;
+        let output =
+            if cli.stdout { Output::Stdout } else { Output::Socket(socket_path(cli, options)?) };
         Ok(Config {
             alert,
             source,
@@ -377,7 +395,12 @@ impl Config {
             enrich: enrich_settings(options)?,
             event_context: options.flag("event_context")?.unwrap_or(true),
             state_dir: state_dir(options)?,
+            lookup,
             spool_max: options.count("spool_max", 10_000_000)?.unwrap_or(10_000),
+            spool_max_age: spool_max_age(options)?,
+            spool_replay_time: options
+                .seconds("spool_replay_time")?
+                .unwrap_or(Duration::from_secs(1)),
             flood: Flood {
                 enabled: options.flag("flood_control")?.unwrap_or(true),
                 window: Duration::from_secs(
@@ -396,6 +419,18 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// Wazuh's queue socket: `--socket`, the options' `socket`, or Wazuh's
+/// own path.
+pub fn socket_path(cli: &Cli, options: &Options) -> Result<PathBuf> {
+    Ok(cli.socket.clone().or(options.path("socket")?).unwrap_or_else(|| DEFAULT_SOCKET.into()))
+}
+
+/// How long kept datagrams and MISP writes wait before they are dropped.
+pub fn spool_max_age(options: &Options) -> Result<Duration> {
+    let seconds = options.count("spool_max_age", 365 * 24 * 3600)?.unwrap_or(7 * 24 * 3600);
+    Ok(Duration::from_secs(seconds))
 }
 
 fn alert_path(cli: &Cli) -> Result<PathBuf> {
@@ -443,11 +478,32 @@ fn retries(cli: &Cli, options: &Options) -> Result<u32> {
     }
 }
 
-fn source(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<SourceSettings> {
+fn source(
+    cli: &Cli,
+    options: &Options,
+    lookup: LookupMode,
+    warnings: &mut Vec<String>,
+) -> Result<SourceSettings> {
     if let Some(feed) = cli.feed.clone().or(options.path("feed")?) {
         return Ok(SourceSettings::Feed(feed));
     }
+    let named = options.string("misp_url")?.is_some_and(|u| !u.is_empty())
+        || cli.hook_url.as_deref().is_some_and(|u| !u.trim().is_empty());
+    if lookup == LookupMode::Local && !named {
+        return Ok(SourceSettings::Offline);
+    }
     misp_connection(cli, options, warnings).map(SourceSettings::Misp)
+}
+
+/// The `lookup` option: `live` (the default), `local` or
+/// `local-then-live`.
+fn lookup_mode(options: &Options) -> Result<LookupMode> {
+    match options.string("lookup")?.as_deref() {
+        None | Some("live") => Ok(LookupMode::Live),
+        Some("local") => Ok(LookupMode::Local),
+        Some("local-then-live") => Ok(LookupMode::LocalThenLive),
+        Some(_) => Err(options.invalid("lookup", "must be live, local or local-then-live")),
+    }
 }
 
 /// The MISP server to talk to, from the options and the command line.

@@ -99,7 +99,7 @@ pub fn md5_hex(value: &str) -> String {
 
 /// True for a canonical uuid (hex and dashes), the only names read from
 /// the feed folder.
-fn is_uuid(text: &str) -> bool {
+pub fn is_uuid(text: &str) -> bool {
     text.len() == 36
         && text.char_indices().all(|(i, c)| {
             if [8, 13, 18, 23].contains(&i) {

@@ -85,12 +85,12 @@ impl RecordSettings {
 }
 
 /// The observation one alert adds to its incident.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Observation {
     /// A MISP object of a standard template.
     Object {
         /// The template's uuid, for `/objects/add/{event}/{template}`.
-        template: &'static str,
+        template: String,
         /// The object with its attributes.
         object: Value,
     },
@@ -145,8 +145,9 @@ impl Observation {
     }
 }
 
-/// Everything a run writes for one recorded alert.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a run writes for one recorded alert; kept as JSON when
+/// MISP cannot be reached.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// The incident event's uuid.
     pub event_uuid: String,
@@ -393,7 +394,7 @@ impl ObjectBuilder<'_> {
             "comment": self.comment,
             "Attribute": attributes,
         });
-        Observation::Object { template, object }
+        Observation::Object { template: template.to_string(), object }
     }
 
     fn file(&self, iocs: &[Ioc]) -> Option<Observation> {
@@ -579,7 +580,7 @@ mod tests {
         let Observation::Object { template, object } = &plan.observation else {
             panic!("no object")
         };
-        assert_eq!(*template, AUTH_FAILURE_TEMPLATE);
+        assert_eq!(template, AUTH_FAILURE_TEMPLATE);
         let relations: Vec<(&str, &str)> = object["Attribute"]
             .as_array()
             .unwrap()
@@ -673,7 +674,7 @@ mod tests {
         let (a, found) = alert(&login);
         let plan = plan(&RecordSettings::default(), &a, &found, false, &[]).unwrap();
         let Observation::Object { template, .. } = &plan.observation else { panic!("no object") };
-        assert_eq!(*template, IP_PORT_TEMPLATE);
+        assert_eq!(template, IP_PORT_TEMPLATE);
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub enum IntelSource {
     Misp(MispClient),
     /// An offline MISP-format feed folder.
     Feed(Feed),
+    /// The store's indicator index (imported feeds, a mirrored MISP).
+    Index {
+        /// The MISP server written back to, when one is named.
+        client: Option<MispClient>,
+        /// Ask `client` for the IoCs the index knows nothing of.
+        then_live: bool,
+    },
 }
 
 /// How lookups are remembered: matches for `matched`, no match for
@@ -33,8 +40,9 @@ pub struct Remember {
 }
 
 impl IntelSource {
-    /// All attributes matching any of `iocs`: those remembered in `cache`
-    /// from earlier runs, and those of one request for the rest.
+    /// All attributes matching any of `iocs`: from MISP (those remembered
+    /// in `cache` from earlier runs, and one request for the rest), from
+    /// the feed, or from the index of `cache` and then MISP.
     pub fn search(
         &self,
         iocs: &[Ioc],
@@ -44,48 +52,78 @@ impl IntelSource {
         deadline: &Deadline,
     ) -> Result<Vec<Attribute>, MispError> {
         match self {
-            IntelSource::Misp(client) => {
-                let scope = format!("lookup|{}|{}", client.url(), filters.fingerprint());
-                let key = |ioc: &Ioc| format!("{scope}|{}|{}", ioc.kind, ioc.value);
-                let mut found = Vec::new();
-                let mut ask = Vec::new();
-                for ioc in iocs {
-                    match cache
-                        .get(&key(ioc))
-                        .and_then(|v| serde_json::from_value::<Vec<Attribute>>(v).ok())
-                    {
-                        Some(remembered) => found.extend(remembered),
-                        None => ask.push(ioc.clone()),
-                    }
-                }
-                if ask.is_empty() {
-                    return Ok(found);
-                }
-                let fresh = client.search(&ask, filters, deadline)?;
-                for ioc in &ask {
-                    let mine: Vec<&Attribute> =
-                        fresh.iter().filter(|a| attribute_matches(ioc, a)).collect();
-                    let ttl = if mine.is_empty() { remember.unmatched } else { remember.matched };
-                    if let Ok(value) = serde_json::to_value(&mine) {
-                        cache.put(&key(ioc), &value, ttl);
-                    }
-                }
-                found.extend(fresh);
-                Ok(found)
-            }
+            IntelSource::Misp(client) => live(client, iocs, filters, cache, remember, deadline),
             IntelSource::Feed(feed) => feed
                 .search(iocs, filters)
                 .map_err(|e| MispError::new(ErrorKind::BadReply, None, format!("feed: {e:#}"))),
+            IntelSource::Index { client, then_live } => {
+                let mut found = crate::index::search(cache, iocs, filters).map_err(|e| {
+                    MispError::new(ErrorKind::BadReply, None, format!("indicator index: {e:#}"))
+                })?;
+                let Some(client) = client.as_ref().filter(|_| *then_live) else {
+                    return Ok(found);
+                };
+                let unknown: Vec<Ioc> = iocs
+                    .iter()
+                    .filter(|ioc| !found.iter().any(|a| attribute_matches(ioc, a)))
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    found.extend(live(client, &unknown, filters, cache, remember, deadline)?);
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// The MISP server written back to, if any.
+    pub fn client(&self) -> Option<&MispClient> {
+        match self {
+            IntelSource::Misp(client) => Some(client),
+            IntelSource::Index { client, .. } => client.as_ref(),
+            IntelSource::Feed(_) => None,
         }
     }
 
     /// How many MISP requests were made.
     pub fn requests(&self) -> usize {
-        match self {
-            IntelSource::Misp(client) => client.requests(),
-            IntelSource::Feed(_) => 0,
+        self.client().map_or(0, MispClient::requests)
+    }
+}
+
+/// Asks MISP about `iocs`: what `cache` remembers from earlier runs, and
+/// one request for the rest, whose answers are remembered in turn.
+fn live(
+    client: &MispClient,
+    iocs: &[Ioc],
+    filters: &SearchFilters,
+    cache: &Cache,
+    remember: Remember,
+    deadline: &Deadline,
+) -> Result<Vec<Attribute>, MispError> {
+    let scope = format!("lookup|{}|{}", client.url(), filters.fingerprint());
+    let key = |ioc: &Ioc| format!("{scope}|{}|{}", ioc.kind, ioc.value);
+    let mut found = Vec::new();
+    let mut ask = Vec::new();
+    for ioc in iocs {
+        match cache.get(&key(ioc)).and_then(|v| serde_json::from_value::<Vec<Attribute>>(v).ok()) {
+            Some(remembered) => found.extend(remembered),
+            None => ask.push(ioc.clone()),
         }
     }
+    if ask.is_empty() {
+        return Ok(found);
+    }
+    let fresh = client.search(&ask, filters, deadline)?;
+    for ioc in &ask {
+        let mine: Vec<&Attribute> = fresh.iter().filter(|a| attribute_matches(ioc, a)).collect();
+        let ttl = if mine.is_empty() { remember.unmatched } else { remember.matched };
+        if let Ok(value) = serde_json::to_value(&mine) {
+            cache.put(&key(ioc), &value, ttl);
+        }
+    }
+    found.extend(fresh);
+    Ok(found)
 }
 
 /// The intel that matched one IoC.

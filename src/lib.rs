@@ -9,6 +9,7 @@
 //! datagrams that [`wazuh`] frames and sends. [`run`] ties the steps
 //! together and [`exit`] maps failures to the documented exit codes.
 
+pub mod admin;
 pub mod alert;
 pub mod analyst;
 pub mod budget;
@@ -20,7 +21,9 @@ pub mod enrich;
 pub mod exit;
 pub mod extract;
 pub mod feed;
+pub mod import;
 pub mod incident;
+pub mod index;
 pub mod intel;
 pub mod ioc;
 pub mod logging;
@@ -31,6 +34,8 @@ pub mod record;
 pub mod replay;
 pub mod run;
 pub mod secret;
+pub mod spool;
+pub mod sync;
 pub mod timeline;
 pub mod timestamp;
 pub mod wazuh;

@@ -37,11 +37,13 @@ impl fmt::Display for Recorded {
 }
 
 /// Records `plan` in MISP. `source` names the Wazuh manager and agent in
-/// sightings.
+/// sightings. A `replay` of a write kept during an outage first checks
+/// that the repeat it would sight was not sighted already.
 pub fn record(
     client: &MispClient,
     plan: &Plan,
     source: &str,
+    replay: bool,
     deadline: &Deadline,
 ) -> Result<Recorded, MispError> {
     match add_observation(client, plan, &plan.observation, deadline) {
@@ -51,7 +53,7 @@ pub fn record(
         }
         Err(err) if is_missing_event(&err) => create(client, plan, false, deadline),
         Err(err) if is_missing_template(&err) => record_flat(client, plan, deadline),
-        Err(err) if is_duplicate(&err) => sight_repeat(client, plan, source, deadline),
+        Err(err) if is_duplicate(&err) => sight_repeat(client, plan, source, replay, deadline),
         Err(err) => Err(err),
     }
 }
@@ -139,12 +141,17 @@ fn sight_repeat(
     client: &MispClient,
     plan: &Plan,
     source: &str,
+    replay: bool,
     deadline: &Deadline,
 ) -> Result<Recorded, MispError> {
     let Some(uuid) = plan.observation.first_attribute_uuid() else {
         return Ok(Recorded::Repeat);
     };
     let source = incident::repeat_source(source, &plan.rule_id);
+    let first_value = plan.observation.values().into_iter().next().unwrap_or_default();
+    if replay && already_sighted(client, &source, plan.epoch, deadline)?.contains(&first_value) {
+        return Ok(Recorded::Repeat);
+    }
     let body = json!({"uuid": uuid, "source": source, "type": "0", "timestamp": plan.epoch});
     let reply = client.post("/sightings/add", &body, deadline)?;
     // MISP answers 200 with a message when no attribute has the uuid: the
@@ -162,6 +169,28 @@ fn sight_repeat(
 /// The most objects of module results added to an incident per alert.
 const MAX_ENRICHMENT_OBJECTS: usize = 4;
 
+/// What one module answered about one IoC, as it is added to the
+/// incident.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModuleAnswer {
+    /// The module.
+    pub module: String,
+    /// Its results: legacy typed values or misp_standard attributes and
+    /// objects.
+    pub results: Value,
+}
+
+impl ModuleAnswer {
+    /// The answers of the verdicts that have results.
+    pub fn of(verdicts: &[(usize, &Verdict)]) -> Vec<ModuleAnswer> {
+        verdicts
+            .iter()
+            .filter(|(_, v)| v.status == "ok")
+            .map(|(_, v)| ModuleAnswer { module: v.module.clone(), results: v.results.clone() })
+            .collect()
+    }
+}
+
 /// Adds what the modules said to the incident, beside the observation:
 /// legacy typed values and misp_standard attributes in one request, each
 /// misp_standard object in one more (at most four). Everything is
@@ -170,15 +199,15 @@ const MAX_ENRICHMENT_OBJECTS: usize = 4;
 pub fn add_enrichment(
     client: &MispClient,
     plan: &Plan,
-    verdicts: &[(usize, &Verdict)],
+    answers: &[ModuleAnswer],
     deadline: &Deadline,
 ) -> Result<(), MispError> {
     let mut attributes = Vec::new();
     let mut objects = Vec::new();
-    for (_, verdict) in verdicts.iter().filter(|(_, v)| v.status == "ok") {
+    for answer in answers {
         let comment =
-            format!("misp-modules {} for the observation at {}", verdict.module, plan.seen);
-        collect_results(plan, verdict, &comment, &mut attributes, &mut objects);
+            format!("misp-modules {} for the observation at {}", answer.module, plan.seen);
+        collect_results(plan, answer, &comment, &mut attributes, &mut objects);
     }
     // A misp_standard answer repeats the attribute it was asked about: the
     // observation holds that value already.
@@ -229,20 +258,20 @@ fn flattened(plan: &Plan, object: &Value) -> Vec<Value> {
 /// incident.
 fn collect_results(
     plan: &Plan,
-    verdict: &Verdict,
+    answer: &ModuleAnswer,
     comment: &str,
     attributes: &mut Vec<Value>,
     objects: &mut Vec<Value>,
 ) {
     let stamp = |kind: &str, value: &str| {
-        let name = format!("{}|{}|{kind}|{value}", verdict.module, plan.seen);
+        let name = format!("{}|{}|{kind}|{value}", answer.module, plan.seen);
         incident::child_uuid(&plan.event_uuid, &name)
     };
     let attribute = |kind: &str, value: &str| {
         json!({"uuid": stamp(kind, value), "type": kind, "value": value, "to_ids": false,
                "distribution": 5, "comment": comment, "disable_correlation": kind == "text"})
     };
-    match &verdict.results {
+    match &answer.results {
         Value::Array(items) => {
             for item in items {
                 let kind = item["types"][0].as_str().unwrap_or("text");
@@ -274,6 +303,24 @@ fn collect_results(
         }
         _ => {}
     }
+}
+
+/// The values MISP holds a sighting of from `source` at `epoch`: a kept
+/// sighting that reached MISP before the reply was lost is not sent again.
+pub fn already_sighted(
+    client: &MispClient,
+    source: &str,
+    epoch: i64,
+    deadline: &Deadline,
+) -> Result<std::collections::HashSet<String>, MispError> {
+    let body = json!({"from": epoch, "to": epoch, "source": source, "type": "0"});
+    let reply = client.post("/sightings/restSearch", &body, deadline)?;
+    let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+    let rows = reply["response"].as_array().cloned().unwrap_or_default();
+    Ok(rows
+        .iter()
+        .filter_map(|row| row["Sighting"]["value"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Adds a sighting (type 0) to every attribute holding one of `values`:

@@ -14,16 +14,19 @@ use crate::alert::Alert;
 use crate::budget::Deadline;
 use crate::cache::Cache;
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config, LogTarget, Options, Output, SourceSettings};
+use crate::config::{self, Config, LogTarget, LookupMode, Options, Output, SourceSettings};
 use crate::exit::{fail, outcome_of, OrFail, Outcome};
 use crate::extract::{self, Found};
 use crate::feed::Feed;
+use crate::incident::{Plan, RecordSettings};
 use crate::intel::{self, Finding, IntelSource};
 use crate::message::{self, AlertSummary};
 use crate::misp::reply::Attribute;
 use crate::misp::{ErrorKind, MispClient, MispError};
+use crate::record::ModuleAnswer;
+use crate::spool::{self, Writes};
 use crate::wazuh::{self, QueueSocket, SocketError};
-use crate::{analyst, context, enrich, incident, logging, record, replay};
+use crate::{admin, analyst, context, enrich, incident, index, logging, record, replay};
 
 /// Runs the integration for `cli` and returns the exit code. Every
 /// failure is logged once, and repeated on standard error so that
@@ -69,6 +72,8 @@ fn task(cli: &Cli, command: &Command) -> Result<Report> {
         Command::Expire(args) => analyst::feedback(cli, args, 2)?,
         Command::Tag(args) => analyst::tag(cli, args)?,
         Command::Store(args) => analyst::store(cli, args)?,
+        Command::Feed(args) => admin::feed(cli, args)?,
+        Command::Flush => admin::flush(cli)?,
     };
     Ok(Report { outcome, ..Report::default() })
 }
@@ -127,20 +132,36 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     let source = open_source(config)?;
     let cache = open_cache(config);
     let mut answer = Answer::new(&head, &summary);
+    let mut kept = Writes {
+        alert: summary.id.clone(),
+        source: sighting_source(alert),
+        epoch: crate::timestamp::parse(&alert.timestamp()).map_or(0, |t| t.timestamp()),
+        ..Writes::default()
+    };
     let mut modules = None;
-    if let Some(attributes) = answer.look_up(config, &source, &found, &cache, deadline) {
-        let findings = intel::findings(&found.iocs, &attributes);
-        let extras = Extras::gather(config, &source, alert, &found, &findings, &cache, deadline);
-        answer.report(config, &found, &findings, &extras, &cache);
-        if let IntelSource::Misp(client) = &source {
-            answer.write_back(config, client, alert, &found, &findings, &extras, deadline);
+    match answer.look_up(config, &source, &found, &cache, deadline) {
+        Some(attributes) => {
+            let findings = intel::findings(&found.iocs, &attributes);
+            let extras =
+                Extras::gather(config, &source, alert, &found, &findings, &cache, deadline);
+            answer.report(config, &found, &findings, &extras, &cache);
+            if let Some(client) = source.client() {
+                answer.write_back(
+                    config, client, alert, &found, &findings, &extras, &mut kept, deadline,
+                );
+            }
+            modules = config.enrich.enabled().then(|| extras.module_answers());
         }
-        modules = config.enrich.enabled().then(|| extras.module_answers());
+        None if answer.outage && source.client().is_some() => {
+            answer.keep_record(config, alert, &found, &mut kept);
+        }
+        None => {}
     }
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
     deliver(config, &datagrams, &cache, deadline)
         .with_context(|| format!("{head} answer not delivered"))?;
+    let writes = settle_writes(config, &source, &cache, &answer, &kept, deadline);
     let report = Report {
         iocs: found.iocs.len(),
         requests: source.requests(),
@@ -159,7 +180,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     let held = answer.suppressed;
     let held = if held == 0 { String::new() } else { format!(" repeats_held={held}") };
     info!(
-        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={}{held} elapsed_ms={}",
+        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={}{held}{writes} elapsed_ms={}",
         ioc_list(&found),
         report.requests,
         report.matches,
@@ -181,6 +202,8 @@ struct Answer<'a> {
     failure: Option<String>,
     /// Match datagrams held back by flood control.
     suppressed: usize,
+    /// A request failed because MISP is down, slow or overloaded.
+    outage: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -195,6 +218,7 @@ impl<'a> Answer<'a> {
             outcome: Outcome::Done,
             failure: None,
             suppressed: 0,
+            outage: false,
         }
     }
 
@@ -211,6 +235,7 @@ impl<'a> Answer<'a> {
         match source.search(&found.iocs, &config.filters, cache, config.remember, deadline) {
             Ok(attributes) => Some(attributes),
             Err(err) => {
+                self.outage = spool::is_outage(&err);
                 let line = format!("{} MISP lookup failed: {err}", self.head);
                 warn!("{line}");
                 self.failure.get_or_insert(line);
@@ -280,7 +305,8 @@ impl<'a> Answer<'a> {
 
     /// Sights matched intel and records the alert in its incident, with
     /// the enrichment results beside it. A failure adds an error message
-    /// and never removes the lookup's.
+    /// and never removes the lookup's; what failed because MISP is down
+    /// goes into `kept` for a later run.
     #[allow(clippy::too_many_arguments)]
     fn write_back(
         &mut self,
@@ -290,14 +316,17 @@ impl<'a> Answer<'a> {
         found: &Found,
         findings: &[Finding],
         extras: &Extras,
+        kept: &mut Writes,
         deadline: &Deadline,
     ) {
         let settings = &config.record;
-        let source = sighting_source(alert);
-        let epoch = crate::timestamp::parse(&alert.timestamp()).map_or(0, |t| t.timestamp());
         if settings.sightings && !findings.is_empty() {
             let values: Vec<&str> = findings.iter().map(|f| f.ioc.value.as_str()).collect();
-            if let Err(err) = record::sight_intel(client, &values, &source, epoch, deadline) {
+            let sighted = record::sight_intel(client, &values, &kept.source, kept.epoch, deadline);
+            if let Err(err) = sighted {
+                if spool::is_outage(&err) {
+                    kept.sightings = values.iter().map(|v| v.to_string()).collect();
+                }
                 self.write_failed("sighting", &err);
             }
         }
@@ -308,35 +337,77 @@ impl<'a> Answer<'a> {
         let high = findings
             .iter()
             .any(|f| f.best.event.as_ref().and_then(|e| e.threat_level_id.as_deref()) == Some("1"));
-        let plan = match incident::plan(settings, alert, found, high, &extras.cluster_tags()) {
-            Ok(plan) => plan,
-            Err(err) => {
-                let err = MispError::new(ErrorKind::BadAlert, None, format!("{err:#}"));
-                return self.write_failed("record", &err);
-            }
+        let Some(plan) = self.plan(settings, alert, found, high, &extras.cluster_tags()) else {
+            return;
         };
-        match record::record(client, &plan, &source, deadline) {
+        let enrichment = ModuleAnswer::of(&extras.all_verdicts());
+        match record::record(client, &plan, &kept.source, false, deadline) {
             Ok(done) => {
                 self.recorded = done.to_string();
-                let enrichment = extras.all_verdicts();
                 let new = matches!(done, record::Recorded::Added | record::Recorded::Created);
                 if new && !enrichment.is_empty() {
                     if let Err(err) = record::add_enrichment(client, &plan, &enrichment, deadline) {
+                        if spool::is_outage(&err) {
+                            kept.plan = Some(plan);
+                            kept.enrichment = enrichment;
+                        }
                         self.write_failed("enrichment", &err);
                     }
                 }
             }
-            Err(err) => self.write_failed("record", &err),
+            Err(err) => {
+                if spool::is_outage(&err) {
+                    kept.plan = Some(plan);
+                    kept.record = true;
+                    kept.enrichment = enrichment;
+                }
+                self.write_failed("record", &err);
+            }
+        }
+    }
+
+    /// The recording plan of the alert, or `None` after adding the reason
+    /// it has none.
+    fn plan(
+        &mut self,
+        settings: &RecordSettings,
+        alert: &Alert,
+        found: &Found,
+        high: bool,
+        cluster_tags: &[String],
+    ) -> Option<Plan> {
+        match incident::plan(settings, alert, found, high, cluster_tags) {
+            Ok(plan) => Some(plan),
+            Err(err) => {
+                let err = MispError::new(ErrorKind::BadAlert, None, format!("{err:#}"));
+                self.write_failed("record", &err);
+                None
+            }
+        }
+    }
+
+    /// When the lookup could not reach MISP, the alert's record cannot be
+    /// written either: it is planned as for an alert without a match and
+    /// kept for a later run.
+    fn keep_record(&mut self, config: &Config, alert: &Alert, found: &Found, kept: &mut Writes) {
+        if !config.record.admits(alert, found, false) {
+            return;
+        }
+        if let Some(plan) = self.plan(&config.record, alert, found, false, &[]) {
+            kept.plan = Some(plan);
+            kept.record = true;
+            self.recorded = "kept".to_string();
         }
     }
 
     fn write_failed(&mut self, stage: &str, err: &MispError) {
+        self.outage |= spool::is_outage(err);
         let line = format!("{} MISP {stage} failed: {err}", self.head);
         warn!("{line}");
         self.failure.get_or_insert(line);
         self.messages.push(message::error_message(err, stage, self.summary));
         if stage == "record" {
-            self.recorded = "failed".to_string();
+            self.recorded = if spool::is_outage(err) { "kept" } else { "failed" }.to_string();
         }
         if self.outcome == Outcome::Done {
             self.outcome = Outcome::RecordFailed;
@@ -366,12 +437,16 @@ impl Extras {
     ) -> Extras {
         let mut extras = Extras::default();
         let wants_context = config.event_context && !findings.is_empty();
-        if let (IntelSource::Misp(client), true) = (source, wants_context) {
-            let mut events: Vec<String> = findings.iter().filter_map(event_of).collect();
-            events.dedup();
-            let url = client.url();
-            extras.context =
-                context::of_events(client, url, &events, cache, config.enrich.ttl, deadline);
+        match (source, wants_context) {
+            (IntelSource::Misp(client), true) => {
+                let mut events: Vec<String> = findings.iter().filter_map(event_of).collect();
+                events.dedup();
+                let url = client.url();
+                extras.context =
+                    context::of_events(client, url, &events, cache, config.enrich.ttl, deadline);
+            }
+            (IntelSource::Index { .. }, true) => extras.context = indexed_context(findings, cache),
+            _ => {}
         }
         if config.enrich.enabled() {
             let level = alert.rule_level();
@@ -420,6 +495,26 @@ impl Extras {
     }
 }
 
+/// The context of the matched events that the indicator index keeps, by
+/// the same event key as MISP's.
+fn indexed_context(findings: &[Finding], cache: &Cache) -> BTreeMap<String, serde_json::Value> {
+    let mut wanted: Vec<(String, String)> = findings
+        .iter()
+        .filter_map(|f| Some((event_of(f)?, f.best.event.as_ref()?.uuid.clone()?)))
+        .collect();
+    wanted.dedup();
+    let uuids: Vec<String> =
+        wanted.iter().map(|(_, uuid)| uuid.clone()).take(context::MAX_EVENTS).collect();
+    let events = index::events(cache, &uuids);
+    wanted
+        .into_iter()
+        .filter_map(|(key, uuid)| {
+            let (_, event) = events.iter().find(|(u, _)| *u == uuid)?;
+            Some((key, context::summarise(event)))
+        })
+        .collect()
+}
+
 /// The id (or uuid) of the event of a finding's attribute.
 fn event_of(finding: &Finding) -> Option<String> {
     let event = finding.best.event.as_ref();
@@ -443,7 +538,9 @@ fn open_cache(config: &Config) -> Cache {
     let misp = matches!(config.source, SourceSettings::Misp(_));
     let wanted = remembers || config.event_context || config.flood.enabled;
     let socket = matches!(config.output, Output::Socket(_));
-    if !(misp && wanted || config.enrich.enabled() || socket) {
+    let index =
+        config.lookup != LookupMode::Live && !matches!(config.source, SourceSettings::Feed(_));
+    if !(misp && wanted || config.enrich.enabled() || socket || index) {
         return Cache::disabled();
     }
     let (cache, warning) = Cache::open(&config.state_dir);
@@ -454,17 +551,58 @@ fn open_cache(config: &Config) -> Cache {
 }
 
 fn open_source(config: &Config) -> Result<IntelSource> {
-    match &config.source {
-        SourceSettings::Misp(connection) => {
-            let client = MispClient::new(connection.clone())
-                .context("building the MISP client")
-                .or_fail(Outcome::BadConfig)?;
-            Ok(IntelSource::Misp(client))
-        }
-        SourceSettings::Feed(dir) => {
+    let client = |connection: &crate::misp::Connection| {
+        MispClient::new(connection.clone())
+            .context("building the MISP client")
+            .or_fail(Outcome::BadConfig)
+    };
+    match (&config.source, config.lookup) {
+        (SourceSettings::Feed(dir), _) => {
             Ok(IntelSource::Feed(Feed::open(dir).or_fail(Outcome::BadConfig)?))
         }
+        (SourceSettings::Offline, _) => Ok(IntelSource::Index { client: None, then_live: false }),
+        (SourceSettings::Misp(connection), LookupMode::Live) => {
+            Ok(IntelSource::Misp(client(connection)?))
+        }
+        (SourceSettings::Misp(connection), mode) => Ok(IntelSource::Index {
+            client: Some(client(connection)?),
+            then_live: mode == LookupMode::LocalThenLive,
+        }),
     }
+}
+
+/// After the answer went out: keeps what this run could not write to MISP
+/// for a later run, or, when MISP answered, sends what earlier runs kept
+/// (for at most `spool_replay_time`). Returns the part of the log line
+/// that says so.
+fn settle_writes(
+    config: &Config,
+    source: &IntelSource,
+    cache: &Cache,
+    answer: &Answer,
+    kept: &Writes,
+    deadline: &Deadline,
+) -> String {
+    let Some(client) = source.client() else { return String::new() };
+    if !kept.is_empty() {
+        let (saved, dropped) = spool::keep(cache, kept, config.spool_max);
+        if dropped > 0 {
+            warn!(
+                "spool bound of {} MISP writes reached: {dropped} oldest dropped",
+                config.spool_max
+            );
+        }
+        return if saved { " misp_writes=kept".into() } else { " misp_writes=lost".into() };
+    }
+    if answer.outage || spool::pending(cache) == 0 {
+        return String::new();
+    }
+    let time = config.spool_replay_time.min(deadline.remaining());
+    let done = spool::send(client, cache, time, config.spool_max_age);
+    if done.sent + done.refused == 0 {
+        return String::new();
+    }
+    format!(" kept_writes_sent={} kept_writes_left={}", done.sent, done.left)
 }
 
 fn log_extraction(head: &str, found: &Found) {

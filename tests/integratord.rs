@@ -563,7 +563,7 @@ fn the_store_task_shows_prunes_and_clears_what_is_remembered() {
     assert_eq!(info.code, 0, "{info:?}");
     assert!(
         info.stdout
-            .contains(" bytes, 2 remembered answers, 0 expired, 0 datagrams kept for delivery\n"),
+            .contains(" bytes, 2 remembered answers, 0 expired, 0 datagrams kept for delivery, 0 MISP writes kept\n"),
         "{}",
         info.stdout
     );
@@ -572,7 +572,7 @@ fn the_store_task_shows_prunes_and_clears_what_is_remembered() {
     assert!(
         cleared
             .stdout
-            .ends_with(" bytes, 0 remembered answers, 0 expired, 0 datagrams kept for delivery\n"),
+            .ends_with(" bytes, 0 remembered answers, 0 expired, 0 datagrams kept for delivery, 0 MISP writes kept\n"),
         "{}",
         cleared.stdout
     );

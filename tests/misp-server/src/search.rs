@@ -188,6 +188,24 @@ fn flag_filter(value: Option<&Value>) -> Option<Vec<bool>> {
     (!flags.is_empty() && !both).then_some(flags)
 }
 
+/// The `deleted` filter: absent or empty, live attributes only; `only`,
+/// deleted ones only; else the flags listed (`[0, 1]` for both).
+fn deleted_filter(value: Option<&Value>) -> Vec<bool> {
+    let Some(value) = value.filter(|v| !fields::is_empty(Some(v))) else {
+        return vec![false];
+    };
+    if value.as_str() == Some("only") {
+        return vec![true];
+    }
+    let flags: Vec<bool> =
+        fields::list(Some(value)).iter().filter_map(|v| fields::flag(Some(v))).collect();
+    if flags.is_empty() {
+        vec![false]
+    } else {
+        flags
+    }
+}
+
 /// Whether a PHP `!empty()` option is on.
 fn on(data: &Value, key: &str) -> bool {
     !fields::is_empty(data.get(key))
@@ -204,6 +222,10 @@ struct Common {
     tags: Option<TagFilter>,
     to_ids: Option<Vec<bool>>,
     published: Option<Vec<bool>>,
+    /// Which deletion states to return; MISP returns deleted attributes
+    /// only when asked and only to a sync user, which this server's user
+    /// is.
+    deleted: Vec<bool>,
     timestamp: Option<TimeFilter>,
     event_timestamp: Option<TimeFilter>,
     publish_timestamp: Option<TimeFilter>,
@@ -230,6 +252,7 @@ impl Common {
             tags: TagFilter::parse(store, data.get("tags")),
             to_ids: flag_filter(data.get("to_ids")),
             published: flag_filter(data.get("published")),
+            deleted: deleted_filter(data.get("deleted")),
             timestamp: TimeFilter::parse(data.get("timestamp")),
             event_timestamp: TimeFilter::parse(data.get("event_timestamp")),
             publish_timestamp: TimeFilter::parse(publish),
@@ -259,7 +282,7 @@ impl Common {
     /// Whether the attribute-level filters let `a` through.
     fn attribute_passes(&self, a: &Attribute) -> bool {
         let (first, second) = a.halves();
-        !a.deleted
+        self.deleted.contains(&a.deleted)
             && self.value.as_ref().is_none_or(|f| f.accepts(&[first, second]))
             && self.type_.as_ref().is_none_or(|f| f.accepts(&[&a.type_]))
             && self.category.as_ref().is_none_or(|f| f.accepts(&[&a.category]))

@@ -174,6 +174,18 @@ impl MispServer {
         self.shared.api.lock_store().delete_event(id_or_uuid)
     }
 
+    /// Soft-deletes an attribute by id or uuid, as MISP's deletion does:
+    /// it stays, flagged `deleted`, with a new timestamp. Returns whether
+    /// the attribute existed.
+    pub fn delete_attribute(&self, id_or_uuid: &str) -> bool {
+        let mut store = self.shared.api.lock_store();
+        let Some(id) = store.attribute_by_ref(id_or_uuid).map(|a| a.id) else { return false };
+        let attribute = store.attribute_mut(id).expect("found just now");
+        attribute.deleted = true;
+        attribute.timestamp = crate::clock::now();
+        true
+    }
+
     /// Grants or withdraws the right to add and edit events, attributes
     /// and objects (MISP's `perm_add`) for the requests that follow;
     /// without it those endpoints answer 403.

@@ -475,6 +475,7 @@ fn dispatch(route: &Route, call: &Call) -> Reply {
         ("attributes", "restsearch") => attributes::rest_search(call),
         ("objects", "add") => objects::add(call),
         ("sightings", "add") => sightings::add(call),
+        ("sightings", "restsearch") => sightings::rest_search(call),
         ("tags", "attachtagtoobject") => tags::attach(call),
         ("warninglists", "checkvalue") => check_warninglists(call),
         _ => Reply::exception(404, "Not Found"),

@@ -27,6 +27,35 @@ pub fn add(call: &Call) -> Reply {
     }
 }
 
+/// `POST /sightings/restSearch` with `from` and `to` (seconds, both
+/// inclusive; else the last 30 days), `source` and `type`: `{"response":
+/// [{"Sighting": {..., "value"}}]}`.
+pub fn rest_search(call: &Call) -> Reply {
+    let empty = json!({});
+    let data = call.data.as_ref().unwrap_or(&empty);
+    let data = data.get("request").unwrap_or(data);
+    let now = clock::now();
+    let from = fields::int(data.get("from")).unwrap_or(now - 30 * 86_400);
+    let to = fields::int(data.get("to")).unwrap_or(i64::MAX);
+    let source = fields::text(data.get("source"));
+    let kind = fields::int(data.get("type"));
+    let store = call.store();
+    let rows: Vec<Value> = store
+        .sightings
+        .iter()
+        .filter(|s| (from..=to).contains(&s.date_sighting))
+        .filter(|s| source.as_ref().is_none_or(|want| *want == s.source))
+        .filter(|s| kind.is_none_or(|want| want == s.type_))
+        .map(|s| {
+            let mut row = render::sighting_row(s);
+            let value = store.attribute(s.attribute_id).map(|a| a.value.clone());
+            row["value"] = json!(value.unwrap_or_default());
+            json!({ "Sighting": row })
+        })
+        .collect();
+    Reply::ok(json!({ "response": rows }))
+}
+
 /// Adds the sightings; the last one made, or MISP's reason for none.
 fn save(store: &mut Store, path_id: Option<&str>, data: &Value) -> Result<Sighting, String> {
     let kind = fields::int(data.get("type")).unwrap_or(0);
