@@ -97,7 +97,8 @@ pub fn flush(cli: &Cli) -> Result<Outcome> {
     let mut outcome = Outcome::Done;
     if spool::pending(&store) > 0 {
         let client = connect(cli, &options)?;
-        let done = spool::send(&client, &store, FLUSH_TIME, max_age);
+        let filters = config::filters(&options)?;
+        let done = spool::send(&client, &filters, &store, FLUSH_TIME, max_age);
         println!(
             "MISP writes: {} sent, {} refused and dropped, {} expired, {} still kept",
             done.sent, done.refused, done.expired, done.left

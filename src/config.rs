@@ -93,7 +93,7 @@ const OPTION_SHAPES: &[(&str, Shape)] = &[
     ("detection_threshold", Shape::Ratio),
     ("spool_max", Shape::Count),
     ("spool_max_age", Shape::Count),
-    ("spool_replay_time", Shape::Seconds),
+    ("spool_replay_time", Shape::Count),
     ("lookup", Shape::Text),
     ("flood_control", Shape::Flag),
     ("flood_window", Shape::Count),
@@ -398,9 +398,9 @@ impl Config {
             lookup,
             spool_max: options.count("spool_max", 10_000_000)?.unwrap_or(10_000),
             spool_max_age: spool_max_age(options)?,
-            spool_replay_time: options
-                .seconds("spool_replay_time")?
-                .unwrap_or(Duration::from_secs(1)),
+            spool_replay_time: Duration::from_secs(
+                options.count("spool_replay_time", 3600)?.unwrap_or(1),
+            ),
             flood: Flood {
                 enabled: options.flag("flood_control")?.unwrap_or(true),
                 window: Duration::from_secs(
@@ -595,7 +595,8 @@ fn read_ca(path: &Path) -> Result<Vec<u8>> {
     Ok(pem)
 }
 
-fn filters(options: &Options) -> Result<SearchFilters> {
+/// The search filters of the options.
+pub fn filters(options: &Options) -> Result<SearchFilters> {
     let defaults = SearchFilters::default();
     let to_ids = match options.flag("to_ids")? {
         Some(false) => None,

@@ -12,7 +12,10 @@ use std::net::IpAddr;
 pub const MAX_URL_LEN: usize = 4096;
 
 /// What an IoC is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum IocType {
     /// An MD5 file hash.
     Md5,
@@ -97,7 +100,7 @@ impl fmt::Display for IocType {
 }
 
 /// One normalised IoC found in an alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ioc {
     /// What the value is.
     pub kind: IocType,

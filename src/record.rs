@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::budget::Deadline;
 use crate::enrich::Verdict;
 use crate::incident::{self, Observation, Plan};
+use crate::misp::reply::SearchReply;
 use crate::misp::{ErrorKind, MispClient, MispError};
 
 /// What recording did.
@@ -148,8 +149,7 @@ fn sight_repeat(
         return Ok(Recorded::Repeat);
     };
     let source = incident::repeat_source(source, &plan.rule_id);
-    let first_value = plan.observation.values().into_iter().next().unwrap_or_default();
-    if replay && already_sighted(client, &source, plan.epoch, deadline)?.contains(&first_value) {
+    if replay && !is_repeat(client, plan, &uuid, &source, deadline)? {
         return Ok(Recorded::Repeat);
     }
     let body = json!({"uuid": uuid, "source": source, "type": "0", "timestamp": plan.epoch});
@@ -168,6 +168,29 @@ fn sight_repeat(
 
 /// The most objects of module results added to an incident per alert.
 const MAX_ENRICHMENT_OBJECTS: usize = 4;
+
+/// For a write sent again: whether the observation MISP holds is an
+/// earlier alert's (a repeat still to sight), not this alert's own from an
+/// earlier attempt whose reply was lost (first seen at this alert's time),
+/// nor a repeat sighted already.
+fn is_repeat(
+    client: &MispClient,
+    plan: &Plan,
+    uuid: &str,
+    source: &str,
+    deadline: &Deadline,
+) -> Result<bool, MispError> {
+    let body = json!({"returnFormat": "json", "uuid": uuid, "limit": 1});
+    let reply = client.post("/attributes/restSearch", &body, deadline)?;
+    let held = serde_json::from_slice::<SearchReply>(&reply).map(SearchReply::into_attributes);
+    let first_seen = held.ok().and_then(|a| a.into_iter().next()).and_then(|a| a.first_seen);
+    let instant = |text: &str| crate::timestamp::parse(text).ok().map(|t| t.timestamp_micros());
+    if first_seen.as_deref().and_then(instant).is_some_and(|t| Some(t) == instant(&plan.seen)) {
+        return Ok(false);
+    }
+    let first_value = plan.observation.values().into_iter().next().unwrap_or_default();
+    Ok(!already_sighted(client, source, plan.epoch, deadline)?.contains(&first_value))
+}
 
 /// What one module answered about one IoC, as it is added to the
 /// incident.
@@ -317,10 +340,9 @@ pub fn already_sighted(
     let reply = client.post("/sightings/restSearch", &body, deadline)?;
     let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
     let rows = reply["response"].as_array().cloned().unwrap_or_default();
-    Ok(rows
-        .iter()
-        .filter_map(|row| row["Sighting"]["value"].as_str().map(str::to_string))
-        .collect())
+    // A composite attribute (`domain|ip`) was sighted for either half.
+    let values = rows.iter().filter_map(|row| row["Sighting"]["value"].as_str());
+    Ok(values.flat_map(|v| v.split('|')).map(str::to_string).collect())
 }
 
 /// Adds a sighting (type 0) to every attribute holding one of `values`:

@@ -153,7 +153,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
             modules = config.enrich.enabled().then(|| extras.module_answers());
         }
         None if answer.outage && source.client().is_some() => {
-            answer.keep_record(config, alert, &found, &mut kept);
+            answer.keep_for_later(config, alert, &found, &mut kept);
         }
         None => {}
     }
@@ -386,16 +386,26 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// When the lookup could not reach MISP, the alert's record cannot be
-    /// written either: it is planned as for an alert without a match and
-    /// kept for a later run.
-    fn keep_record(&mut self, config: &Config, alert: &Alert, found: &Found, kept: &mut Writes) {
-        if !config.record.admits(alert, found, false) {
-            return;
+    /// When the lookup could not reach MISP, neither can the sightings
+    /// and the record: the IoCs are kept, to be looked up again when the
+    /// writes are sent, with the alert's record (planned as for an alert
+    /// without a match, written at once or only if the IoCs match).
+    fn keep_for_later(&mut self, config: &Config, alert: &Alert, found: &Found, kept: &mut Writes) {
+        let settings = &config.record;
+        kept.record = settings.admits(alert, found, false);
+        kept.record_if_match = !kept.record && settings.admits(alert, found, true);
+        kept.sight_matches = settings.sightings;
+        if kept.record || kept.record_if_match {
+            kept.plan = self.plan(settings, alert, found, false, &[]);
         }
-        if let Some(plan) = self.plan(&config.record, alert, found, false, &[]) {
-            kept.plan = Some(plan);
-            kept.record = true;
+        if kept.plan.is_none() {
+            kept.record = false;
+            kept.record_if_match = false;
+        }
+        if kept.sight_matches || kept.record_if_match {
+            kept.lookup = found.iocs.clone();
+        }
+        if kept.plan.is_some() {
             self.recorded = "kept".to_string();
         }
     }
@@ -598,7 +608,7 @@ fn settle_writes(
         return String::new();
     }
     let time = config.spool_replay_time.min(deadline.remaining());
-    let done = spool::send(client, cache, time, config.spool_max_age);
+    let done = spool::send(client, &config.filters, cache, time, config.spool_max_age);
     if done.sent + done.refused == 0 {
         return String::new();
     }

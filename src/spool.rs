@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Deadline;
 use crate::cache::Cache;
 use crate::incident::Plan;
-use crate::misp::{ErrorKind, MispClient, MispError};
+use crate::intel;
+use crate::ioc::Ioc;
+use crate::misp::{ErrorKind, MispClient, MispError, SearchFilters};
 use crate::record::{self, ModuleAnswer};
 
 /// What one run could not write to MISP.
@@ -38,12 +40,23 @@ pub struct Writes {
     pub record: bool,
     /// The modules' results to add beside the record.
     pub enrichment: Vec<ModuleAnswer>,
+    /// IoCs whose lookup failed: looked up when the writes are sent, to
+    /// sight what matches and to decide `record_if_match`.
+    pub lookup: Vec<Ioc>,
+    /// Sight the intel that `lookup` finds.
+    pub sight_matches: bool,
+    /// Record the alert if `lookup` finds intel (its rule alone does not
+    /// call for a record).
+    pub record_if_match: bool,
 }
 
 impl Writes {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.sightings.is_empty() && !self.record && self.enrichment.is_empty()
+        self.sightings.is_empty()
+            && !self.record
+            && self.enrichment.is_empty()
+            && self.lookup.is_empty()
     }
 }
 
@@ -103,12 +116,18 @@ pub struct Sent {
 /// Sends kept writes, oldest first, until none is left, `time` has passed
 /// or MISP fails again (then the write stays kept). Writes older than
 /// `max_age` are dropped first; each drop is counted and logged.
-pub fn send(client: &MispClient, store: &Cache, time: Duration, max_age: Duration) -> Sent {
+pub fn send(
+    client: &MispClient,
+    filters: &SearchFilters,
+    store: &Cache,
+    time: Duration,
+    max_age: Duration,
+) -> Sent {
     let mut done = Sent { expired: expire(store, max_age), ..Sent::default() };
     let deadline = Deadline::after(time);
     while !deadline.expired() {
         let Some((id, mut writes)) = claim(store) else { break };
-        match write(client, &mut writes, &deadline) {
+        match write(client, filters, &mut writes, &deadline) {
             Ok(()) => {
                 forget(store, id);
                 done.sent += 1;
@@ -132,7 +151,24 @@ pub fn send(client: &MispClient, store: &Cache, time: Duration, max_age: Duratio
 
 /// Sends one run's writes; each part sent is taken out of `writes`, so
 /// that on failure it holds what is left.
-fn write(client: &MispClient, writes: &mut Writes, deadline: &Deadline) -> Result<(), MispError> {
+fn write(
+    client: &MispClient,
+    filters: &SearchFilters,
+    writes: &mut Writes,
+    deadline: &Deadline,
+) -> Result<(), MispError> {
+    if !writes.lookup.is_empty() {
+        let attributes = client.search(&writes.lookup, filters, deadline)?;
+        let matched: Vec<String> = intel::findings(&writes.lookup, &attributes)
+            .iter()
+            .map(|f| f.ioc.value.clone())
+            .collect();
+        writes.record |= writes.record_if_match && !matched.is_empty();
+        if writes.sight_matches {
+            writes.sightings = matched;
+        }
+        writes.lookup.clear();
+    }
     if !writes.sightings.is_empty() {
         let sent = record::already_sighted(client, &writes.source, writes.epoch, deadline)?;
         let values: Vec<&str> =

@@ -39,6 +39,10 @@ pub enum Fault {
     HugeAttributes(usize),
     /// A 200 JSON reply padded to this many bytes and streamed.
     HugeBody(usize),
+    /// Answer normally: a rule of this fault lets its `times` requests
+    /// through untouched, so that the rules after it strike later ones
+    /// (the third page of a sync, say).
+    Pass,
 }
 
 /// A fault and the requests it applies to.

@@ -362,7 +362,7 @@ fn misbehave(shared: &Shared, out: &mut Stream, request: &Request, fault: Fault)
         }
         Fault::Reset => closed(),
         Fault::Delay(delay) if !shared.shutdown.sleep(delay) => closed(),
-        Fault::Delay(_) => write_reply(out, &api.handle(request, None), request),
+        Fault::Delay(_) | Fault::Pass => write_reply(out, &api.handle(request, None), request),
         Fault::SlowBody { bytes_per_second } => {
             let response = api.handle(request, None);
             faults::write_slow(out, &response, bytes_per_second, !request.close, &shared.shutdown)
