@@ -455,6 +455,15 @@ fn the_options_example_is_json_naming_only_keys_the_program_accepts() {
 
 /// The field names Wazuh's json decoder makes of `value`: dotted paths of
 /// every scalar, and of every list (which it joins into one string).
+#[test]
+fn the_readme_documents_every_option_the_program_accepts() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let missing: Vec<&str> = wazuh_misp::config::option_keys()
+        .filter(|key| !readme.contains(&format!("| `{key}` |")))
+        .collect();
+    assert_eq!(missing, Vec::<&str>::new(), "options missing from the README's table");
+}
+
 fn decoded_field_names(value: &Value, prefix: &str, names: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
