@@ -133,6 +133,19 @@ fn a_misp_answering_one_byte_a_second_times_out_at_the_budget() {
     assert!(misp.bytes_sent() <= 3, "{} bytes", misp.bytes_sent());
 }
 
+#[test]
+fn a_reply_cut_mid_body_is_retried_then_reported_as_a_lost_connection() {
+    let (misp, run) = hostile_lookup(Behaviour::CloseMidBody, "3");
+    let error = assert_failed_lookup("closed mid-body", &run, 4);
+    assert_eq!(error["kind"], json!("unreachable"));
+    assert_eq!(error["http_status"], json!(200));
+    assert_eq!(
+        error["message"],
+        json!("connection lost while reading the reply: end of file before message length reached")
+    );
+    assert_eq!(misp.connections(), 4, "the first attempt and three retries");
+}
+
 /// A MISP test server over TLS with `mode`, the test CA named in
 /// `ca_file` unless `trusted` is false, and the failed lookup's error.
 fn tls_lookup(case: &str, mode: TlsMode, trusted: bool) -> Value {

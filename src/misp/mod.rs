@@ -471,7 +471,7 @@ fn body_error(err: &std::io::Error, status: u16, deadline: &Deadline) -> MispErr
     MispError::new(
         ErrorKind::Unreachable,
         Some(status),
-        format!("connection lost while reading the reply: {err}"),
+        format!("connection lost while reading the reply: {}", innermost(err)),
     )
 }
 
@@ -489,8 +489,8 @@ fn is_tls_failure(err: &reqwest::Error) -> bool {
 
 /// The message of the innermost error of the chain, which names the cause
 /// (`Connection refused (os error 111)`), never the URL.
-pub(crate) fn innermost(err: &reqwest::Error) -> String {
-    let mut last: &dyn std::error::Error = err;
+pub(crate) fn innermost(err: &dyn std::error::Error) -> String {
+    let mut last = err;
     while let Some(next) = last.source() {
         last = next;
     }
