@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 const TIMEOUT: &str = "2";
 const BUDGET: Duration = Duration::from_secs(2);
 
+/// The most any reply may weigh (the client's cap).
+const REPLY_CAP: usize = 16 * 1024 * 1024;
+
 /// The head every log line about the brute-force sample starts with.
 const HEAD: &str = "alert=1791962054.2210376 rule=5712 agent=004";
 
@@ -144,6 +147,18 @@ fn a_reply_cut_mid_body_is_retried_then_reported_as_a_lost_connection() {
         json!("connection lost while reading the reply: end of file before message length reached")
     );
     assert_eq!(misp.connections(), 4, "the first attempt and three retries");
+}
+
+#[test]
+fn a_reply_announcing_100_mb_is_refused_unread() {
+    let (misp, run) = hostile_lookup(Behaviour::Huge(100 * 1024 * 1024), "3");
+    let error = assert_failed_lookup("100 MB body", &run, 1);
+    assert_eq!(error["kind"], json!("bad_reply"));
+    assert_eq!(error["message"], json!("reply larger than 16 MiB"));
+    // What the server got out is what the client read plus what the
+    // socket buffers hold: a client that read up to its cap before giving
+    // up lets more than the cap out.
+    assert!(misp.bytes_sent() < REPLY_CAP, "{} bytes went out", misp.bytes_sent());
 }
 
 /// A MISP test server over TLS with `mode`, the test CA named in

@@ -359,10 +359,20 @@ pub fn search_body(iocs: &[Ioc], filters: &SearchFilters) -> Value {
     body
 }
 
-/// Reads a reply: the body of a 2xx, or the error it stands for.
+/// Reads a reply: the body of a 2xx, or the error it stands for. A reply
+/// that says it is larger than [`MAX_REPLY_BYTES`] is refused unread; one
+/// that does not say is read up to that size.
 fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispError> {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    let too_large = || {
+        let limit = MAX_REPLY_BYTES / (1024 * 1024);
+        MispError::new(ErrorKind::BadReply, Some(status), format!("reply larger than {limit} MiB"))
+    };
+    if let Some(announced) = response.content_length().filter(|n| *n > MAX_REPLY_BYTES) {
+        debug!("MISP reply: HTTP {status}, {announced} bytes announced");
+        return Err(too_large());
+    }
     let mut body = Vec::new();
     response
         .take(MAX_REPLY_BYTES + 1)
@@ -370,12 +380,7 @@ fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispEr
         .map_err(|e| body_error(&e, status, deadline))?;
     debug!("MISP reply: HTTP {status}, {} bytes: {}", body.len(), preview(&body));
     if body.len() as u64 > MAX_REPLY_BYTES {
-        let limit = MAX_REPLY_BYTES / (1024 * 1024);
-        return Err(MispError::new(
-            ErrorKind::BadReply,
-            Some(status),
-            format!("reply larger than {limit} MiB"),
-        ));
+        return Err(too_large());
     }
     if (200..300).contains(&status) {
         if is_html(&headers, &body) {
