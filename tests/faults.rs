@@ -200,6 +200,15 @@ fn an_expired_certificate_is_a_tls_error() {
     );
 }
 
+#[test]
+fn a_self_signed_certificate_without_ca_file_is_a_tls_error_that_names_the_fix() {
+    let error = tls_lookup("self-signed, no ca_file", TlsMode::SelfSigned, false);
+    assert_eq!(
+        error["message"],
+        json!("invalid peer certificate: UnknownIssuer (a self-signed or private CA: name it in ca_file)")
+    );
+}
+
 /// The brute-force sample with alert id `n`, so that each run's datagram
 /// can be told apart.
 fn brute_force_number(n: usize) -> String {

@@ -454,7 +454,13 @@ fn transport_error(err: &reqwest::Error, deadline: &Deadline) -> MispError {
         return MispError::new(ErrorKind::Timeout, None, format!("no reply after {ms} ms"));
     }
     if is_tls_failure(err) {
-        return MispError::new(ErrorKind::Tls, None, detail);
+        // rustls names an untrusted certificate by the bare variant name.
+        let hint = if detail.ends_with("UnknownIssuer") {
+            " (a self-signed or private CA: name it in ca_file)"
+        } else {
+            ""
+        };
+        return MispError::new(ErrorKind::Tls, None, format!("{detail}{hint}"));
     }
     let what = if err.is_connect() { "cannot connect" } else { "connection lost" };
     MispError::new(ErrorKind::Unreachable, None, format!("{what}: {detail}"))
