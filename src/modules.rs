@@ -65,9 +65,16 @@ impl ModulesClient {
     }
 
     /// The server's expansion modules, asked now and remembered for a
-    /// day.
-    pub fn modules(&self, cache: &Cache, timeout: Duration) -> Result<Vec<Module>, String> {
-        let list = self.get_json("/modules", timeout)?;
+    /// day. Fails with the kind of failure (`timeout`, `unreachable` or
+    /// `error`) and one line naming the server.
+    pub fn modules(
+        &self,
+        cache: &Cache,
+        timeout: Duration,
+    ) -> Result<Vec<Module>, (&'static str, String)> {
+        let list = self
+            .get_json("/modules", timeout)
+            .map_err(|(kind, why)| (kind, format!("misp-modules at {}: {why}", self.url)))?;
         cache.put(&list_key(&self.url), &list, LIST_TTL);
         Ok(parse_modules(&list))
     }
@@ -109,14 +116,17 @@ impl ModulesClient {
         }
     }
 
-    fn get_json(&self, path: &str, timeout: Duration) -> Result<Value, String> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .timeout(timeout)
-            .send()
-            .map_err(|e| format!("misp-modules at {}: {}", self.url, innermost(&e)))?;
-        read_json(response)
+    /// GETs `path`: its JSON, or the kind of failure and why.
+    fn get_json(&self, path: &str, timeout: Duration) -> Result<Value, (&'static str, String)> {
+        let url = format!("{}{path}", self.url);
+        let response = self.http.get(url).timeout(timeout).send().map_err(|e| {
+            if e.is_timeout() {
+                ("timeout", format!("no answer within {} ms", timeout.as_millis()))
+            } else {
+                ("unreachable", one_line(&innermost(&e)))
+            }
+        })?;
+        read_json(response).map_err(|why| ("error", why))
     }
 }
 

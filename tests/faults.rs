@@ -209,6 +209,56 @@ fn a_self_signed_certificate_without_ca_file_is_a_tls_error_that_names_the_fix()
     );
 }
 
+/// A MISP test server holding the bundled feed's events.
+fn misp_with_feed() -> MispServer {
+    let server = MispServer::start(ServerOptions::default());
+    server.load_feed(&common::feed()).unwrap();
+    server
+}
+
+#[test]
+fn a_hung_misp_modules_is_a_timeout_of_its_modules_and_the_match_still_goes_out() {
+    let misp = misp_with_feed();
+    let modules = Hostile::start(Behaviour::Silent);
+    let manager = Manager::new();
+    let mut options = lookup(&misp.url());
+    options["enrichment"] = json!({"ip": ["ipasn"]});
+    options["modules_url"] = json!(modules.url());
+    options["module_timeout"] = json!(1);
+    for attempt in 1..=2 {
+        let run = manager.integratord(&brute_force(), options.clone(), TIMEOUT, "3");
+        assert_within_budget("hung misp-modules", &run);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(run.datagrams.len(), 1, "{run:?}");
+        let misp = &run.message(0)["misp"];
+        assert_eq!(misp["status"], json!("match"));
+        let failure = format!("misp-modules at {}: no answer within 1000 ms", modules.url());
+        assert_eq!(
+            misp["enrichment"],
+            json!({"errors": 1, "modules": [{"module": "ipasn", "status": "timeout", "error": failure}]})
+        );
+        let lines = run.log_lines();
+        assert_eq!(lines[0], format!("custom-misp WARN: {failure}; IoCs not enriched"));
+        assert!(lines[1].contains(" matches=1 modules=1 recorded=off datagrams=1 "), "{lines:?}");
+        assert_eq!(modules.connections(), attempt, "a failed module list is never remembered");
+    }
+}
+
+#[test]
+fn a_hung_misp_modules_with_a_module_timeout_past_the_budget_ends_at_the_budget() {
+    let misp = misp_with_feed();
+    let modules = Hostile::start(Behaviour::Silent);
+    let mut options = lookup(&misp.url());
+    options["enrichment"] = json!({"ip": ["ipasn"]});
+    options["modules_url"] = json!(modules.url());
+    options["module_timeout"] = json!(30);
+    let run = Manager::new().integratord(&brute_force(), options, TIMEOUT, "3");
+    assert_within_budget("hung misp-modules, module_timeout 30", &run);
+    assert_eq!(run.code, 0, "{run:?}");
+    let modules = &run.message(0)["misp"]["enrichment"]["modules"][0];
+    assert_eq!(modules["status"], json!("timeout"));
+}
+
 /// The brute-force sample with alert id `n`, so that each run's datagram
 /// can be told apart.
 fn brute_force_number(n: usize) -> String {
