@@ -261,10 +261,11 @@ impl MispClient {
         let mut pause = FIRST_BACKOFF;
         for attempt in 0.. {
             debug!("MISP request {attempt}: {method} {url} {}", text.as_deref().unwrap_or(""));
-            let err = match self.attempt(&method, &url, text.as_deref(), deadline) {
+            let mut err = match self.attempt(&method, &url, text.as_deref(), deadline) {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
+            err.message = self.connection.key.redact(&err.message).into_owned();
             debug!("MISP request {attempt} failed: {err}");
             let wait = err.retry_after.unwrap_or(pause);
             let can_retry = err.kind.retryable() && attempt < self.connection.retries;
@@ -304,7 +305,7 @@ impl MispClient {
             .header(CONTENT_TYPE, "application/json")
             .send()
             .map_err(|e| transport_error(&e, deadline))?;
-        read_reply(response, deadline)
+        read_reply(response, deadline, &self.connection.key)
     }
 }
 
@@ -361,8 +362,9 @@ pub fn search_body(iocs: &[Ioc], filters: &SearchFilters) -> Value {
 
 /// Reads a reply: the body of a 2xx, or the error it stands for. A reply
 /// that says it is larger than [`MAX_REPLY_BYTES`] is refused unread; one
-/// that does not say is read up to that size.
-fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispError> {
+/// that does not say is read up to that size. The key is taken out of the
+/// body before anything reads it.
+fn read_reply(response: Response, deadline: &Deadline, key: &Secret) -> Result<Vec<u8>, MispError> {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let too_large = || {
@@ -378,6 +380,7 @@ fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispEr
         .take(MAX_REPLY_BYTES + 1)
         .read_to_end(&mut body)
         .map_err(|e| body_error(&e, status, deadline))?;
+    let body = without_key(body, key);
     debug!("MISP reply: HTTP {status}, {} bytes: {}", body.len(), preview(&body));
     if body.len() as u64 > MAX_REPLY_BYTES {
         return Err(too_large());
@@ -390,6 +393,15 @@ fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispEr
         return Ok(body);
     }
     Err(status_error(status, &headers, &body))
+}
+
+/// `body` with the key written `(redacted)` wherever the server quoted
+/// it, so that it reaches no log line, datagram or remembered answer.
+fn without_key(body: Vec<u8>, key: &Secret) -> Vec<u8> {
+    match key.redact(&String::from_utf8_lossy(&body)) {
+        std::borrow::Cow::Owned(redacted) => redacted.into_bytes(),
+        std::borrow::Cow::Borrowed(_) => body,
+    }
 }
 
 fn is_html(headers: &HeaderMap, body: &[u8]) -> bool {

@@ -33,6 +33,10 @@ pub enum Behaviour {
     /// back, headers included, as a debugging proxy or a verbose error
     /// page does.
     Echo(u16),
+    /// A misp-modules server with one module, `echo` (addresses), that
+    /// answers every query with an error quoting the query, its `config`
+    /// included.
+    EchoModules,
 }
 
 /// One request as a hostile server read it.
@@ -144,6 +148,7 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, shared: &Shared) -> io::Resul
         }
         Behaviour::Huge(size) => write_huge(&mut out, *size),
         Behaviour::Echo(status) => out.write_all(reply(*status, &echo_body(&request)).as_bytes()),
+        Behaviour::EchoModules => out.write_all(reply(200, &echo_module(&request)).as_bytes()),
     }
 }
 
@@ -195,6 +200,17 @@ fn echo_body(request: &SeenRequest) -> String {
         "url": request.head.split(' ').nth(1).unwrap_or("/"),
     })
     .to_string()
+}
+
+/// The `echo` module's list entry, or its answer to a query.
+fn echo_module(request: &SeenRequest) -> String {
+    if request.head.starts_with("GET /modules ") {
+        let input = ["ip-src", "ip-dst"];
+        let module = serde_json::json!({"name": "echo", "type": "expansion",
+            "mispattributes": {"input": input, "output": ["text"]}});
+        return serde_json::json!([module]).to_string();
+    }
+    serde_json::json!({"error": format!("cannot answer {}", request.body)}).to_string()
 }
 
 /// A 200 reply of `size` bytes of valid JSON, streamed in blocks.
