@@ -195,3 +195,18 @@ fn each_way_of_giving_the_key_reaches_misp_and_only_argv_is_warned_about() {
     assert!(misp.requests().iter().all(|r| r.headers["authorization"] == KEY));
     assert!(misp.count("POST", "/attributes/restSearch") >= 4);
 }
+
+#[test]
+fn the_options_key_comes_before_the_file_the_environment_and_argv() {
+    let misp = misp();
+    let manager = Manager::new();
+    let mut options = lookup(&misp.url());
+    options["api_key"] = json!(KEY);
+    options["api_key_file"] = json!(manager.dir.path().join("no-such-file"));
+    let alert = manager.write(".alert", &sample("sshd-5712-bruteforce.json"));
+    let options = manager.write(".options", &manager.options(options).to_string());
+    let args = [alert.to_str().unwrap(), "argv-key", "", "", options.to_str().unwrap(), "5", "0"];
+    let answered = manager.run_with_env(&args, &[("MISP_API_KEY", "environment-key")]);
+    assert_eq!(answered.code, 0, "{answered:?}");
+    assert!(misp.requests().iter().all(|r| r.headers["authorization"] == KEY));
+}
