@@ -1,13 +1,17 @@
 //! What the program asks of the files it trusts: a key file that other
 //! users can read or change, or a state directory that every user can
 //! write, is refused, the way ssh refuses a private key that others can
-//! read.
+//! read. The files the program creates itself (the state database, the
+//! log file, a timeline) are made 0640, for its owner and group only.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+
+/// The mode of the files the program creates, before the umask.
+pub const FILE_MODE: u32 = 0o640;
 
 /// Checks that other users may neither read nor change the key file and
 /// its group may not change it: Wazuh's own layout, `root:wazuh` `0640`,

@@ -1,6 +1,8 @@
 //! Permissions: a key file that other users can read or change and a state
 //! directory that every user can write are refused with one line and exit
-//! code 4.
+//! code 4; the files the program creates (the state database and its
+//! journal, the log file, the HTML timeline) can be changed by their owner
+//! alone and read by no user outside their group, whatever the umask.
 
 mod common;
 
@@ -8,9 +10,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use chrono::{TimeZone, Utc};
+use common::hostile::{Behaviour, Hostile};
 use common::{sample, Manager};
 use misp_test_server::{MispServer, ServerOptions, TEST_API_KEY};
 use serde_json::{json, Value};
+use wazuh_misp::incident::incident_uuid;
 
 fn misp() -> MispServer {
     let server = MispServer::start(ServerOptions::default());
@@ -19,7 +24,15 @@ fn misp() -> MispServer {
 }
 
 fn options(server: &MispServer) -> Value {
-    json!({"misp_url": server.url(), "api_key": TEST_API_KEY, "flood_control": false})
+    options_for(&server.url())
+}
+
+fn options_for(url: &str) -> Value {
+    json!({"misp_url": url, "api_key": TEST_API_KEY, "flood_control": false})
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -79,4 +92,62 @@ fn a_state_directory_every_user_may_write_is_refused_by_runs_and_tasks() {
     let options = manager.write(".options", &manager.options(options(&server)).to_string());
     let task = manager.run(&["store", "info", "--options", options.to_str().unwrap()]);
     assert_refused(&task, &failure);
+}
+
+/// The modes of the state database and its journal files while a first
+/// run under `umask 000` is waiting on a MISP that never answers: the
+/// journal files go when the run ends, and their mode is decided when
+/// they are made.
+fn journal_modes_during_a_first_run(manager: &Manager) -> Vec<(String, u32)> {
+    let misp = Hostile::start(Behaviour::Silent);
+    let mut options = options_for(&misp.url());
+    options["record"] = json!(false);
+    let alert = manager.write(".alert", &sample("sshd-5712-bruteforce.json"));
+    let options = manager.write(".options", &manager.options(options).to_string());
+    let args = [alert.to_str().unwrap(), "", "", "", options.to_str().unwrap(), "2", "0"];
+    let state = manager.dir.path().join("state");
+    let names = ["custom-misp.db", "custom-misp.db-shm", "custom-misp.db-wal"];
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| manager.run_under_umask("000", &args));
+        let seen = loop {
+            let all_there = names.iter().all(|n| state.join(n).exists());
+            if all_there || waiting.is_finished() {
+                break all_there;
+            }
+            std::thread::yield_now();
+        };
+        let modes = names.iter().map(|n| (n.to_string(), mode_of(&state.join(n)))).collect();
+        assert!(seen, "the journal files never appeared");
+        assert_eq!(waiting.join().unwrap().code, 5);
+        modes
+    })
+}
+
+#[test]
+fn files_the_program_creates_are_its_owner_s_and_group_s_alone_even_under_umask_0() {
+    let server = misp();
+    let manager = Manager::new();
+    for (name, mode) in journal_modes_during_a_first_run(&manager) {
+        assert_eq!(mode & 0o027, 0, "{name}: mode {mode:04o}");
+    }
+
+    let alert = manager.write(".alert", &sample("sshd-5712-bruteforce.json"));
+    let options = manager.write(".options", &manager.options(options(&server)).to_string());
+    let options = options.to_str().unwrap();
+    let run = manager.run_under_umask("000", &[alert.to_str().unwrap(), "", "", "", options]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.log_lines()[0].contains(" recorded=created "), "{:?}", run.log);
+
+    let day = Utc.with_ymd_and_hms(2026, 10, 14, 0, 0, 0).unwrap();
+    let incident = incident_uuid("wazuh-manager", "004", &day);
+    let page = manager.dir.path().join("incident.html");
+    let page_arg = page.to_str().unwrap();
+    let args = ["timeline", "--format", "html", "-o", page_arg, "--options", options, &incident];
+    let task = manager.run_under_umask("000", &args);
+    assert_eq!(task.code, 0, "{task:?}");
+
+    let state = manager.dir.path().join("state");
+    for path in [state.join("custom-misp.db"), state, manager.log.clone(), page] {
+        assert_eq!(mode_of(&path) & 0o027, 0, "{}: mode {:04o}", path.display(), mode_of(&path));
+    }
 }

@@ -251,12 +251,26 @@ impl Manager {
 
     /// Like [`Manager::run`], with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let log_before = fs::read_to_string(&self.log).unwrap_or_default().len();
         let mut command = Command::new(BINARY);
         command.arg0("integrations").args(args).env_remove("MISP_API_KEY");
         for (k, v) in env {
             command.env(k, v);
         }
+        self.collect(&mut command)
+    }
+
+    /// Like [`Manager::run`], under `umask` (octal) instead of the test's
+    /// own, through a shell that sets it; argv[0] is then the binary's
+    /// path.
+    pub fn run_under_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("umask {umask} && exec \"$0\" \"$@\"")).arg(BINARY);
+        self.collect(command.args(args).env_remove("MISP_API_KEY"))
+    }
+
+    /// Runs `command` and collects what it left.
+    fn collect(&self, command: &mut Command) -> Run {
+        let log_before = fs::read_to_string(&self.log).unwrap_or_default().len();
         let started = Instant::now();
         let output = command.output().unwrap();
         let elapsed = started.elapsed();
