@@ -256,6 +256,10 @@ impl MispClient {
         body: Option<&Value>,
         deadline: &Deadline,
     ) -> Result<Vec<u8>, MispError> {
+        if !is_plain_path(path) {
+            let why = format!("request path {path:?} refused: not plain words, ids and uuids");
+            return Err(MispError::new(ErrorKind::BadRequest, None, why));
+        }
         let url = format!("{}{}", self.connection.url, path);
         let text = body.map(Value::to_string);
         let mut pause = FIRST_BACKOFF;
@@ -307,6 +311,18 @@ impl MispClient {
             .map_err(|e| transport_error(&e, deadline))?;
         read_reply(response, deadline, &self.connection.key)
     }
+}
+
+/// True for a path of MISP's API as this program builds them: segments of
+/// letters, digits and dashes (`/events/view/12`, `/objects/add/<uuid>/
+/// <uuid>`). Parts of paths come from replies (event ids, a module's
+/// object template); none may climb the path (`..`, `%2e`), add a query or
+/// carry anything the URL parser would rewrite.
+fn is_plain_path(path: &str) -> bool {
+    let mut segments = path.split('/');
+    segments.next() == Some("")
+        && segments
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// The HTTP client for `connection`.
@@ -587,6 +603,29 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-rate-limit-reset", "2".parse().unwrap());
         assert_eq!(status_error(429, &headers, b"{}").retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn only_plain_api_paths_are_requested() {
+        for path in [
+            "/attributes/restSearch",
+            "/events/view/12",
+            "/objects/add/8f3c2b71-4d5e-4a9b-9c1d-2e7f60a4b315/688c46fb-5edb-40a3-8273-1af7923e2215",
+        ] {
+            assert!(is_plain_path(path), "{path}");
+        }
+        for path in [
+            "/events/view/../../admin/users",
+            "/events/view/%2e%2e",
+            "/events/view/1?limit=1",
+            "/events/view/1;x",
+            "/events/view/",
+            "events/view/1",
+            "/events//view",
+            "/events/view/1\n",
+        ] {
+            assert!(!is_plain_path(path), "{path}");
+        }
     }
 
     #[test]
