@@ -259,6 +259,13 @@ impl Manager {
         self.collect(&mut command)
     }
 
+    /// Like [`Manager::run`], in the working directory `cwd`.
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        let mut command = Command::new(BINARY);
+        command.arg0("integrations").args(args).env_remove("MISP_API_KEY").current_dir(cwd);
+        self.collect(&mut command)
+    }
+
     /// Like [`Manager::run`], under `umask` (octal) instead of the test's
     /// own, through a shell that sets it; argv[0] is then the binary's
     /// path.
