@@ -516,6 +516,10 @@ fn api_key(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<S
         let why = "no MISP API key: set api_key in <options> (or api_key_file, or MISP_API_KEY)";
         return Err(fail(Outcome::BadConfig, anyhow!(why)));
     };
+    if reqwest::header::HeaderValue::from_str(key.expose()).is_err() {
+        let why = "MISP API key: holds a character no HTTP header can carry (a control character?)";
+        return Err(fail(Outcome::BadConfig, anyhow!(why)));
+    }
     if !key.looks_like_misp_key() {
         warnings.push("the API key is not 40 letters and digits, as MISP keys are".into());
     }

@@ -210,3 +210,17 @@ fn the_options_key_comes_before_the_file_the_environment_and_argv() {
     assert_eq!(answered.code, 0, "{answered:?}");
     assert!(misp.requests().iter().all(|r| r.headers["authorization"] == KEY));
 }
+
+#[test]
+fn a_key_no_http_header_can_carry_is_a_configuration_error_that_does_not_print_it() {
+    let misp = misp();
+    let manager = Manager::new();
+    let mut options = lookup(&misp.url());
+    options["api_key"] = json!("LeakCanary\u{1}Key");
+    let run = manager.integratord(&sample("sshd-5712-bruteforce.json"), options, "5", "3");
+    let failure = "MISP API key: holds a character no HTTP header can carry (a control character?)";
+    assert_eq!(run.code, 4, "{run:?}");
+    assert_eq!(run.log_lines(), vec![format!("custom-misp ERROR: {failure}")]);
+    assert_eq!(run.stderr, format!("custom-misp: {failure}\n"));
+    assert!(misp.requests().is_empty());
+}
