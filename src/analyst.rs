@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{Duration as Days, NaiveDate, TimeZone, Utc};
@@ -19,6 +20,7 @@ use crate::exit::{fail, OrFail, Outcome};
 use crate::incident;
 use crate::ioc::{self, Acceptance, IocType};
 use crate::misp::{ErrorKind, MispClient, MispError};
+use crate::permissions::FILE_MODE;
 use crate::timeline::{fetch, model::Timeline, render};
 
 /// The width of the text timeline.
@@ -95,9 +97,18 @@ fn render_all(timelines: &[Timeline], format: TimelineFormat) -> Result<String> 
     })
 }
 
+/// Writes the timeline to the named file (made 0640 when new: it holds
+/// the incident), or to standard output.
 fn write_output(args: &TimelineArgs, text: &str) -> Result<()> {
     match &args.output {
-        Some(path) => fs::write(path, text).with_context(|| format!("writing {}", path.display())),
+        Some(path) => fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("writing {}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not a failure.

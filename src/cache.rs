@@ -9,13 +9,15 @@
 //! requests.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
+
+use crate::permissions::FILE_MODE;
 
 /// The environment variable that fixes the cache's clock (seconds since
 /// the epoch), so that tests can make entries expire.
@@ -264,15 +266,15 @@ impl Cache {
     }
 }
 
-/// Opens the database and makes sure its tables exist.
+/// Opens the database and makes sure its tables exist. A missing
+/// database file is made (0640) before SQLite opens it: SQLite would make
+/// it 0644 less the umask, and its journal files take the database file's
+/// mode when they are made.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let fresh = !path.exists();
+    let _ = fs::OpenOptions::new().write(true).create(true).mode(FILE_MODE).open(path);
     let db = Connection::open(path)?;
     db.busy_timeout(BUSY_TIMEOUT)?;
     db.execute_batch(SCHEMA)?;
-    if fresh {
-        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o640));
-    }
     Ok(db)
 }
 

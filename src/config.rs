@@ -556,17 +556,13 @@ fn api_key(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<S
     if on_argv.is_some() {
         warnings.push("the API key came on the command line, where `ps` shows it: put it in <options> as api_key".into());
     }
-    let from_file = match options.path("api_key_file")? {
-        None => None,
-        Some(path) => Some(
-            fs::read_to_string(&path)
-                .with_context(|| format!("API key file {}", path.display()))
-                .or_fail(Outcome::BadConfig)?,
-        ),
+    let from_options = options.string("api_key")?.filter(|k| !k.is_empty());
+    let from_file = match (&from_options, options.path("api_key_file")?) {
+        (None, Some(path)) => Some(read_key_file(&path).or_fail(Outcome::BadConfig)?),
+        _ => None,
     };
     let from_env = std::env::var(KEY_VARIABLE).ok();
-    let key = options
-        .string("api_key")?
+    let key = from_options
         .or(from_file)
         .or(from_env)
         .or(on_argv.map(str::to_string))
@@ -576,10 +572,21 @@ fn api_key(cli: &Cli, options: &Options, warnings: &mut Vec<String>) -> Result<S
         let why = "no MISP API key: set api_key in <options> (or api_key_file, or MISP_API_KEY)";
         return Err(fail(Outcome::BadConfig, anyhow!(why)));
     };
+    if reqwest::header::HeaderValue::from_str(key.expose()).is_err() {
+        let why = "MISP API key: holds a character no HTTP header can carry (a control character?)";
+        return Err(fail(Outcome::BadConfig, anyhow!(why)));
+    }
     if !key.looks_like_misp_key() {
         warnings.push("the API key is not 40 letters and digits, as MISP keys are".into());
     }
     Ok(key)
+}
+
+/// The key in `path`, once its mode shows that only its owner and group
+/// can read it.
+fn read_key_file(path: &Path) -> Result<String> {
+    crate::permissions::check_key_file(path)?;
+    fs::read_to_string(path).with_context(|| format!("API key file {}", path.display()))
 }
 
 fn read_ca(path: &Path) -> Result<Vec<u8>> {
@@ -631,9 +638,12 @@ pub struct Flood {
     pub every: u64,
 }
 
-/// The state directory of the options, or the default.
+/// The state directory of the options, or the default. Fails when every
+/// user may write it.
 pub fn state_dir(options: &Options) -> Result<PathBuf> {
-    Ok(options.path("state_dir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.into()))
+    let dir = options.path("state_dir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.into());
+    crate::permissions::check_state_dir(&dir).or_fail(Outcome::BadConfig)?;
+    Ok(dir)
 }
 
 fn enrich_settings(options: &Options) -> Result<EnrichSettings> {

@@ -119,11 +119,16 @@ pub fn enrich(
         Some(known) => known,
         None => {
             let timeout = settings.timeout.min(deadline.remaining());
-            let listed =
-                connect().as_ref().map_err(String::clone).and_then(|c| c.modules(cache, timeout));
+            let listed = connect()
+                .as_ref()
+                .map_err(|e| ("unreachable", e.clone()))
+                .and_then(|c| c.modules(cache, timeout));
             match listed {
                 Ok(known) => known,
-                Err(err) => return failed_all(settings, iocs, wanted, "unreachable", &err),
+                Err((kind, err)) => {
+                    log::warn!("{err}; IoCs not enriched");
+                    return failed_all(settings, iocs, wanted, kind, &err);
+                }
             }
         }
     };

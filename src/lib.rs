@@ -30,6 +30,7 @@ pub mod logging;
 pub mod message;
 pub mod misp;
 pub mod modules;
+pub mod permissions;
 pub mod record;
 pub mod replay;
 pub mod run;

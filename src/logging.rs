@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use log::LevelFilter;
 
 use crate::config::{LogSettings, LogTarget};
+use crate::permissions::FILE_MODE;
 
 /// Starts logging as `settings` say. When the log file cannot be opened
 /// (a manual run by a user who may not write it), logs go to standard
@@ -33,7 +34,7 @@ pub fn init(settings: &LogSettings) -> Option<String> {
             builder.target(env_logger::Target::Stderr);
         }
         LogTarget::File(path) => {
-            let file = OpenOptions::new().create(true).append(true).mode(0o640).open(path);
+            let file = OpenOptions::new().create(true).append(true).mode(FILE_MODE).open(path);
             match file {
                 Ok(file) => {
                     builder.target(env_logger::Target::Pipe(Box::new(file)));

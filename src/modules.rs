@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cache::Cache;
 use crate::misp::{innermost, one_line};
+use crate::secret::Secret;
 
 /// How long the module list is remembered.
 const LIST_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -65,9 +66,16 @@ impl ModulesClient {
     }
 
     /// The server's expansion modules, asked now and remembered for a
-    /// day.
-    pub fn modules(&self, cache: &Cache, timeout: Duration) -> Result<Vec<Module>, String> {
-        let list = self.get_json("/modules", timeout)?;
+    /// day. Fails with the kind of failure (`timeout`, `unreachable` or
+    /// `error`) and one line naming the server.
+    pub fn modules(
+        &self,
+        cache: &Cache,
+        timeout: Duration,
+    ) -> Result<Vec<Module>, (&'static str, String)> {
+        let list = self
+            .get_json("/modules", timeout)
+            .map_err(|(kind, why)| (kind, format!("misp-modules at {}: {why}", self.url)))?;
         cache.put(&list_key(&self.url), &list, LIST_TTL);
         Ok(parse_modules(&list))
     }
@@ -104,19 +112,22 @@ impl ModulesClient {
             .map_err(|e| failure(&e))
             .and_then(|r| read_json(r).map_err(|m| Answer::Failed { kind: "error", message: m }));
         match reply {
-            Ok(reply) => answer_of(reply),
+            Ok(reply) => answer_of(without_settings(reply, config)),
             Err(failed) => failed,
         }
     }
 
-    fn get_json(&self, path: &str, timeout: Duration) -> Result<Value, String> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .timeout(timeout)
-            .send()
-            .map_err(|e| format!("misp-modules at {}: {}", self.url, innermost(&e)))?;
-        read_json(response)
+    /// GETs `path`: its JSON, or the kind of failure and why.
+    fn get_json(&self, path: &str, timeout: Duration) -> Result<Value, (&'static str, String)> {
+        let url = format!("{}{path}", self.url);
+        let response = self.http.get(url).timeout(timeout).send().map_err(|e| {
+            if e.is_timeout() {
+                ("timeout", format!("no answer within {} ms", timeout.as_millis()))
+            } else {
+                ("unreachable", one_line(&innermost(&e)))
+            }
+        })?;
+        read_json(response).map_err(|why| ("error", why))
     }
 }
 
@@ -178,6 +189,18 @@ fn failure(err: &reqwest::Error) -> Answer {
     Answer::Failed { kind: "unreachable", message: one_line(&innermost(err)) }
 }
 
+/// `reply` with every setting of the module's `config` written
+/// `(redacted)` in its error: a module that quotes its API key back in
+/// an error must not put it into a datagram.
+fn without_settings(mut reply: Value, config: &Value) -> Value {
+    let Some(Value::String(error)) = reply.get_mut("error") else { return reply };
+    let settings = config.as_object().into_iter().flat_map(|c| c.values());
+    for setting in settings.filter_map(Value::as_str).filter(|s| !s.is_empty()) {
+        *error = Secret::new(setting).redact(error).into_owned();
+    }
+    reply
+}
+
 /// The expansion modules of a `/modules` list.
 pub fn parse_modules(list: &Value) -> Vec<Module> {
     let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -236,5 +259,17 @@ mod tests {
         assert_eq!(server_timeout(Duration::from_secs(3)), 2);
         assert_eq!(server_timeout(Duration::from_millis(900)), 1);
         assert_eq!(answer_of(json!({"results": []})), Answer::Results(json!([])));
+    }
+
+    #[test]
+    fn a_module_error_quoting_its_api_key_is_redacted() {
+        let config = json!({"apikey": "vt-key-0123456789", "retries": 2});
+        let quoted = json!({"error": "key vt-key-0123456789 refused upstream"});
+        assert_eq!(
+            answer_of(without_settings(quoted, &config)),
+            Answer::Failed { kind: "error", message: "key (redacted) refused upstream".into() }
+        );
+        let results = json!({"results": []});
+        assert_eq!(without_settings(results.clone(), &config), results);
     }
 }

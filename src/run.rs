@@ -117,7 +117,14 @@ pub fn run(config: &Config, deadline: Deadline) -> Result<Report> {
 /// the answer to Wazuh, the log line.
 pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Report> {
     let summary = AlertSummary::of(alert);
-    let head = format!("alert={} rule={} agent={}", summary.id, summary.rule_id, summary.agent.id);
+    // Escaped: a newline in the alert must not start a line of its own in
+    // the log or on standard error, whose last line integratord reports.
+    let head = format!(
+        "alert={} rule={} agent={}",
+        summary.id.escape_debug(),
+        summary.rule_id.escape_debug(),
+        summary.agent.id.escape_debug()
+    );
     let skipped = Report { skipped: true, recorded: "skipped".into(), ..Report::default() };
     if let Some(origin) = alert.integration_origin() {
         info!("{head} skipped: a result of the {origin} integration");

@@ -256,15 +256,20 @@ impl MispClient {
         body: Option<&Value>,
         deadline: &Deadline,
     ) -> Result<Vec<u8>, MispError> {
+        if !is_plain_path(path) {
+            let why = format!("request path {path:?} refused: not plain words, ids and uuids");
+            return Err(MispError::new(ErrorKind::BadRequest, None, why));
+        }
         let url = format!("{}{}", self.connection.url, path);
         let text = body.map(Value::to_string);
         let mut pause = FIRST_BACKOFF;
         for attempt in 0.. {
             debug!("MISP request {attempt}: {method} {url} {}", text.as_deref().unwrap_or(""));
-            let err = match self.attempt(&method, &url, text.as_deref(), deadline) {
+            let mut err = match self.attempt(&method, &url, text.as_deref(), deadline) {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
+            err.message = self.connection.key.redact(&err.message).into_owned();
             debug!("MISP request {attempt} failed: {err}");
             let wait = err.retry_after.unwrap_or(pause);
             let can_retry = err.kind.retryable() && attempt < self.connection.retries;
@@ -304,8 +309,20 @@ impl MispClient {
             .header(CONTENT_TYPE, "application/json")
             .send()
             .map_err(|e| transport_error(&e, deadline))?;
-        read_reply(response, deadline)
+        read_reply(response, deadline, &self.connection.key)
     }
+}
+
+/// True for a path of MISP's API as this program builds them: segments of
+/// letters, digits and dashes (`/events/view/12`, `/objects/add/<uuid>/
+/// <uuid>`). Parts of paths come from replies (event ids, a module's
+/// object template); none may climb the path (`..`, `%2e`), add a query or
+/// carry anything the URL parser would rewrite.
+fn is_plain_path(path: &str) -> bool {
+    let mut segments = path.split('/');
+    segments.next() == Some("")
+        && segments
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// The HTTP client for `connection`.
@@ -359,23 +376,30 @@ pub fn search_body(iocs: &[Ioc], filters: &SearchFilters) -> Value {
     body
 }
 
-/// Reads a reply: the body of a 2xx, or the error it stands for.
-fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispError> {
+/// Reads a reply: the body of a 2xx, or the error it stands for. A reply
+/// that says it is larger than [`MAX_REPLY_BYTES`] is refused unread; one
+/// that does not say is read up to that size. The key is taken out of the
+/// body before anything reads it.
+fn read_reply(response: Response, deadline: &Deadline, key: &Secret) -> Result<Vec<u8>, MispError> {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
+    let too_large = || {
+        let limit = MAX_REPLY_BYTES / (1024 * 1024);
+        MispError::new(ErrorKind::BadReply, Some(status), format!("reply larger than {limit} MiB"))
+    };
+    if let Some(announced) = response.content_length().filter(|n| *n > MAX_REPLY_BYTES) {
+        debug!("MISP reply: HTTP {status}, {announced} bytes announced");
+        return Err(too_large());
+    }
     let mut body = Vec::new();
     response
         .take(MAX_REPLY_BYTES + 1)
         .read_to_end(&mut body)
         .map_err(|e| body_error(&e, status, deadline))?;
+    let body = without_key(body, key);
     debug!("MISP reply: HTTP {status}, {} bytes: {}", body.len(), preview(&body));
     if body.len() as u64 > MAX_REPLY_BYTES {
-        let limit = MAX_REPLY_BYTES / (1024 * 1024);
-        return Err(MispError::new(
-            ErrorKind::BadReply,
-            Some(status),
-            format!("reply larger than {limit} MiB"),
-        ));
+        return Err(too_large());
     }
     if (200..300).contains(&status) {
         if is_html(&headers, &body) {
@@ -385,6 +409,15 @@ fn read_reply(response: Response, deadline: &Deadline) -> Result<Vec<u8>, MispEr
         return Ok(body);
     }
     Err(status_error(status, &headers, &body))
+}
+
+/// `body` with the key written `(redacted)` wherever the server quoted
+/// it, so that it reaches no log line, datagram or remembered answer.
+fn without_key(body: Vec<u8>, key: &Secret) -> Vec<u8> {
+    match key.redact(&String::from_utf8_lossy(&body)) {
+        std::borrow::Cow::Owned(redacted) => redacted.into_bytes(),
+        std::borrow::Cow::Borrowed(_) => body,
+    }
 }
 
 fn is_html(headers: &HeaderMap, body: &[u8]) -> bool {
@@ -449,7 +482,13 @@ fn transport_error(err: &reqwest::Error, deadline: &Deadline) -> MispError {
         return MispError::new(ErrorKind::Timeout, None, format!("no reply after {ms} ms"));
     }
     if is_tls_failure(err) {
-        return MispError::new(ErrorKind::Tls, None, detail);
+        // rustls names an untrusted certificate by the bare variant name.
+        let hint = if detail.ends_with("UnknownIssuer") {
+            " (a self-signed or private CA: name it in ca_file)"
+        } else {
+            ""
+        };
+        return MispError::new(ErrorKind::Tls, None, format!("{detail}{hint}"));
     }
     let what = if err.is_connect() { "cannot connect" } else { "connection lost" };
     MispError::new(ErrorKind::Unreachable, None, format!("{what}: {detail}"))
@@ -471,7 +510,7 @@ fn body_error(err: &std::io::Error, status: u16, deadline: &Deadline) -> MispErr
     MispError::new(
         ErrorKind::Unreachable,
         Some(status),
-        format!("connection lost while reading the reply: {err}"),
+        format!("connection lost while reading the reply: {}", innermost(err)),
     )
 }
 
@@ -489,8 +528,8 @@ fn is_tls_failure(err: &reqwest::Error) -> bool {
 
 /// The message of the innermost error of the chain, which names the cause
 /// (`Connection refused (os error 111)`), never the URL.
-pub(crate) fn innermost(err: &reqwest::Error) -> String {
-    let mut last: &dyn std::error::Error = err;
+pub(crate) fn innermost(err: &dyn std::error::Error) -> String {
+    let mut last = err;
     while let Some(next) = last.source() {
         last = next;
     }
@@ -564,6 +603,29 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-rate-limit-reset", "2".parse().unwrap());
         assert_eq!(status_error(429, &headers, b"{}").retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn only_plain_api_paths_are_requested() {
+        for path in [
+            "/attributes/restSearch",
+            "/events/view/12",
+            "/objects/add/8f3c2b71-4d5e-4a9b-9c1d-2e7f60a4b315/688c46fb-5edb-40a3-8273-1af7923e2215",
+        ] {
+            assert!(is_plain_path(path), "{path}");
+        }
+        for path in [
+            "/events/view/../../admin/users",
+            "/events/view/%2e%2e",
+            "/events/view/1?limit=1",
+            "/events/view/1;x",
+            "/events/view/",
+            "events/view/1",
+            "/events//view",
+            "/events/view/1\n",
+        ] {
+            assert!(!is_plain_path(path), "{path}");
+        }
     }
 
     #[test]

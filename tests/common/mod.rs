@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod modules;
 
 use std::fs;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -54,6 +56,8 @@ pub struct Manager {
     pub socket: PathBuf,
     pub log: PathBuf,
     reader: Arc<Reader>,
+    /// The thread reading the queue socket now.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What the queue's reading thread shares with the test.
@@ -63,12 +67,17 @@ struct Reader {
     /// How many times the thread found the queue empty.
     idle: AtomicUsize,
     stop: AtomicBool,
+    /// Bumped when the socket is bound anew: the thread reading the old
+    /// one then ends.
+    generation: AtomicUsize,
 }
 
 impl Reader {
-    fn drain(&self, queue: UnixDatagram) {
+    fn drain(&self, queue: UnixDatagram, generation: usize) {
         let mut buf = vec![0u8; 70_000];
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.load(Ordering::SeqCst)
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             match queue.recv(&mut buf) {
                 Ok(n) => {
                     let text = String::from_utf8(buf[..n].to_vec()).unwrap();
@@ -159,13 +168,40 @@ impl Manager {
     pub fn new() -> Manager {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("queue");
-        let queue = UnixDatagram::bind(&socket).unwrap();
-        queue.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
         let log = dir.path().join("integrations.log");
         let reader = Arc::new(Reader::default());
-        let thread_reader = Arc::clone(&reader);
-        std::thread::spawn(move || thread_reader.drain(queue));
-        Manager { dir, socket, log, reader }
+        let manager = Manager { dir, socket, log, reader, thread: Mutex::new(None) };
+        manager.restore_socket();
+        manager
+    }
+
+    /// Removes the queue socket, as when analysisd stops and its socket
+    /// file goes: a send then finds nothing at the path. The reading
+    /// thread stays, on a socket nobody can reach.
+    pub fn remove_socket(&self) {
+        fs::remove_file(&self.socket).unwrap();
+    }
+
+    /// Leaves a socket file that nobody reads at the path, as a killed
+    /// analysisd does: a send is refused.
+    pub fn leave_dead_socket(&self) {
+        let _ = fs::remove_file(&self.socket);
+        drop(UnixDatagram::bind(&self.socket).unwrap());
+    }
+
+    /// Binds the queue socket anew at its path, whatever is there, and
+    /// reads it from a new thread once the old one has ended.
+    pub fn restore_socket(&self) {
+        let generation = self.reader.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(old) = self.thread.lock().unwrap().take() {
+            old.join().unwrap();
+        }
+        let _ = fs::remove_file(&self.socket);
+        let queue = UnixDatagram::bind(&self.socket).unwrap();
+        queue.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        let reader = Arc::clone(&self.reader);
+        let thread = std::thread::spawn(move || reader.drain(queue, generation));
+        *self.thread.lock().unwrap() = Some(thread);
     }
 
     /// Writes `text` to a new file in the manager's directory, named the
@@ -215,12 +251,33 @@ impl Manager {
 
     /// Like [`Manager::run`], with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let log_before = fs::read_to_string(&self.log).unwrap_or_default().len();
         let mut command = Command::new(BINARY);
         command.arg0("integrations").args(args).env_remove("MISP_API_KEY");
         for (k, v) in env {
             command.env(k, v);
         }
+        self.collect(&mut command)
+    }
+
+    /// Like [`Manager::run`], in the working directory `cwd`.
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        let mut command = Command::new(BINARY);
+        command.arg0("integrations").args(args).env_remove("MISP_API_KEY").current_dir(cwd);
+        self.collect(&mut command)
+    }
+
+    /// Like [`Manager::run`], under `umask` (octal) instead of the test's
+    /// own, through a shell that sets it; argv[0] is then the binary's
+    /// path.
+    pub fn run_under_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("umask {umask} && exec \"$0\" \"$@\"")).arg(BINARY);
+        self.collect(command.args(args).env_remove("MISP_API_KEY"))
+    }
+
+    /// Runs `command` and collects what it left.
+    fn collect(&self, command: &mut Command) -> Run {
+        let log_before = fs::read_to_string(&self.log).unwrap_or_default().len();
         let started = Instant::now();
         let output = command.output().unwrap();
         let elapsed = started.elapsed();
