@@ -166,6 +166,13 @@ impl Cache {
         );
     }
 
+    /// Forgets what is stored under `key`.
+    pub fn forget(&self, key: &str) {
+        if let Some(db) = self.db() {
+            let _ = db.execute("DELETE FROM cache WHERE key = ?1", [key]);
+        }
+    }
+
     /// Counts one more sighting of `key` (an IoC matching an intel event
     /// on an agent) and says whether to report it: the first within
     /// `window`, then every `every`-th, or the first after `window` passed

@@ -5,11 +5,13 @@
 //! runs race to create the same incident.
 
 use std::fmt;
+use std::time::Duration;
 
 use log::debug;
 use serde_json::{json, Value};
 
 use crate::budget::Deadline;
+use crate::cache::Cache;
 use crate::enrich::Verdict;
 use crate::incident::{self, Observation, Plan};
 use crate::misp::reply::SearchReply;
@@ -37,26 +39,48 @@ impl fmt::Display for Recorded {
     }
 }
 
+/// How long the store remembers that an observation is in its incident:
+/// a repeat within it costs one sighting instead of a refused add first.
+const OBSERVED_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Records `plan` in MISP. `source` names the Wazuh manager and agent in
 /// sightings. A `replay` of a write kept during an outage first checks
-/// that the repeat it would sight was not sighted already.
+/// that the repeat it would sight was not sighted already. `store`
+/// remembers the observations recorded, so that a burst of repeats goes
+/// straight to their sighting.
 pub fn record(
     client: &MispClient,
     plan: &Plan,
     source: &str,
     replay: bool,
+    store: &Cache,
     deadline: &Deadline,
 ) -> Result<Recorded, MispError> {
-    match add_observation(client, plan, &plan.observation, deadline) {
+    let known = plan
+        .observation
+        .first_attribute_uuid()
+        .map(|uuid| format!("observed|{}|{}|{uuid}", client.url(), plan.event_uuid));
+    if let Some(key) = known.as_deref().filter(|k| !replay && store.get(k).is_some()) {
+        if post_repeat(client, plan, source, deadline)? {
+            return Ok(Recorded::Repeat);
+        }
+        // The observation is gone (the incident was deleted): record anew.
+        store.forget(key);
+    }
+    let done = match add_observation(client, plan, &plan.observation, deadline) {
         Ok(()) => {
             raise_threat_level(client, plan, deadline)?;
-            Ok(Recorded::Added)
+            Recorded::Added
         }
-        Err(err) if is_missing_event(&err) => create(client, plan, false, deadline),
-        Err(err) if is_missing_template(&err) => record_flat(client, plan, deadline),
-        Err(err) if is_duplicate(&err) => sight_repeat(client, plan, source, replay, deadline),
-        Err(err) => Err(err),
+        Err(err) if is_missing_event(&err) => create(client, plan, false, deadline)?,
+        Err(err) if is_missing_template(&err) => record_flat(client, plan, deadline)?,
+        Err(err) if is_duplicate(&err) => sight_repeat(client, plan, source, replay, deadline)?,
+        Err(err) => return Err(err),
+    };
+    if let Some(key) = known {
+        store.put(&key, &Value::Bool(true), OBSERVED_TTL);
     }
+    Ok(done)
 }
 
 /// Records the observation as plain attributes, for a server without the
@@ -148,22 +172,38 @@ fn sight_repeat(
     let Some(uuid) = plan.observation.first_attribute_uuid() else {
         return Ok(Recorded::Repeat);
     };
-    let source = incident::repeat_source(source, &plan.rule_id);
-    if replay && !is_repeat(client, plan, &uuid, &source, deadline)? {
+    let repeat = incident::repeat_source(source, &plan.rule_id);
+    if replay && !is_repeat(client, plan, &uuid, &repeat, deadline)? {
         return Ok(Recorded::Repeat);
     }
+    post_repeat(client, plan, source, deadline)?;
+    Ok(Recorded::Repeat)
+}
+
+/// Sights the observation's first attribute as a repeat, dated by the
+/// alert. Returns whether MISP had the attribute.
+fn post_repeat(
+    client: &MispClient,
+    plan: &Plan,
+    source: &str,
+    deadline: &Deadline,
+) -> Result<bool, MispError> {
+    let Some(uuid) = plan.observation.first_attribute_uuid() else { return Ok(true) };
+    let source = incident::repeat_source(source, &plan.rule_id);
     let body = json!({"uuid": uuid, "source": source, "type": "0", "timestamp": plan.epoch});
     let reply = client.post("/sightings/add", &body, deadline)?;
     // MISP answers 200 with a message when no attribute has the uuid: the
-    // earlier observation was plain attributes of another rule.
+    // earlier observation was plain attributes of another rule, or it is
+    // gone.
     let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
     if reply.get("Sighting").is_none() {
         debug!(
             "repeat not sighted: {}",
             reply["message"].as_str().unwrap_or("no sighting in the reply")
         );
+        return Ok(false);
     }
-    Ok(Recorded::Repeat)
+    Ok(true)
 }
 
 /// The most objects of module results added to an incident per alert.

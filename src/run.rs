@@ -154,7 +154,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
             answer.report(config, &found, &findings, &extras, &cache);
             if let Some(client) = source.client() {
                 answer.write_back(
-                    config, client, alert, &found, &findings, &extras, &mut kept, deadline,
+                    config, client, alert, &found, &findings, &extras, &cache, &mut kept, deadline,
                 );
             }
             modules = config.enrich.enabled().then(|| extras.module_answers());
@@ -323,6 +323,7 @@ impl<'a> Answer<'a> {
         found: &Found,
         findings: &[Finding],
         extras: &Extras,
+        cache: &Cache,
         kept: &mut Writes,
         deadline: &Deadline,
     ) {
@@ -348,7 +349,7 @@ impl<'a> Answer<'a> {
             return;
         };
         let enrichment = ModuleAnswer::of(&extras.all_verdicts());
-        match record::record(client, &plan, &kept.source, false, deadline) {
+        match record::record(client, &plan, &kept.source, false, cache, deadline) {
             Ok(done) => {
                 self.recorded = done.to_string();
                 let new = matches!(done, record::Recorded::Added | record::Recorded::Created);

@@ -127,7 +127,7 @@ pub fn send(
     let deadline = Deadline::after(time);
     while !deadline.expired() {
         let Some((id, mut writes)) = claim(store) else { break };
-        match write(client, filters, &mut writes, &deadline) {
+        match write(client, filters, store, &mut writes, &deadline) {
             Ok(()) => {
                 forget(store, id);
                 done.sent += 1;
@@ -154,6 +154,7 @@ pub fn send(
 fn write(
     client: &MispClient,
     filters: &SearchFilters,
+    store: &Cache,
     writes: &mut Writes,
     deadline: &Deadline,
 ) -> Result<(), MispError> {
@@ -180,7 +181,7 @@ fn write(
     }
     let Some(plan) = &writes.plan else { return Ok(()) };
     if writes.record {
-        record::record(client, plan, &writes.source, true, deadline)?;
+        record::record(client, plan, &writes.source, true, store, deadline)?;
         writes.record = false;
     }
     if !writes.enrichment.is_empty() {

@@ -306,3 +306,28 @@ fn the_html_timeline_is_written_to_the_named_file() {
     assert!(html.contains("Wazuh incident: agent 004 bastion-02 (10.30.1.4), 2026-10-14"));
     assert!(html.contains(r#"data-rule="5712""#));
 }
+
+#[test]
+fn a_repeat_the_store_knows_costs_one_sighting_and_no_refused_add() {
+    let server = misp(ServerOptions::default());
+    let manager = Manager::new();
+    let alert = sample("sshd-5712-bruteforce.json");
+    let first = manager.integratord(&alert, options(&server), "5", "0");
+    assert!(first.log_lines()[0].contains(" recorded=created "), "{:?}", first.log);
+    server.clear_requests();
+    let again = manager.integratord(&alert, options(&server), "5", "0");
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.log_lines()[0].contains(" requests=2 matches=1 recorded=repeat "),
+        "{:?}",
+        again.log
+    );
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, vec!["/sightings/add", "/sightings/add"], "intel sighting, then the repeat");
+    let repeats = server
+        .sightings()
+        .iter()
+        .filter(|s| s["source"].as_str().unwrap_or("").ends_with(", repeat of rule 5712"))
+        .count();
+    assert_eq!(repeats, 1);
+}

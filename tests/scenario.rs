@@ -280,4 +280,4 @@ const EXPECTED_STEPS: [(&str, &str); 9] = [
 /// looked up before (the 13 alerts from the brute-forcing address ask
 /// once).
 const REPLAY_TOTALS: &str = "alerts/s): 1 filtered out, 19 matched (7 datagrams), 19 recorded, \
-     1 skipped, 0 failed, 0 invalid; 63 MISP requests (2.62 per alert)";
+     1 skipped, 0 failed, 0 invalid; 53 MISP requests (2.21 per alert)";
