@@ -107,13 +107,21 @@ pub fn flush(cli: &Cli) -> Result<Outcome> {
             outcome = Outcome::MispFailed;
         }
     }
+    let expired = store.expire_spool(max_age);
+    if expired > 0 {
+        log::warn!(
+            "{expired} kept datagrams older than {} s dropped undelivered",
+            max_age.as_secs()
+        );
+    }
     let socket = QueueSocket::new(&config::socket_path(cli, &options)?);
     let (ids, datagrams): (Vec<i64>, Vec<String>) =
         store.spooled(FLUSH_DATAGRAMS).into_iter().unzip();
     let result = socket.send(&datagrams, Duration::from_secs(10));
     let delivered = result.as_ref().map_or_else(|u| u.sent, |()| datagrams.len());
     ids[..delivered].iter().for_each(|id| store.unspool(*id));
-    println!("datagrams: {delivered} delivered, {} still kept", datagrams.len() - delivered);
+    let left = datagrams.len() - delivered;
+    println!("datagrams: {delivered} delivered, {expired} expired, {left} still kept");
     if let Err(undelivered) = result {
         let code = match undelivered.error {
             SocketError::Missing(..) => Outcome::SocketMissing,

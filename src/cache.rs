@@ -225,6 +225,13 @@ impl Cache {
         (kept, dropped)
     }
 
+    /// Drops the datagrams kept longer than `max_age`; returns how many.
+    pub fn expire_spool(&self, max_age: Duration) -> u64 {
+        let Some(db) = self.db() else { return 0 };
+        let oldest = self.now - max_age.as_secs() as i64;
+        db.execute("DELETE FROM spool WHERE created < ?1", [oldest]).unwrap_or(0) as u64
+    }
+
     /// The oldest `limit` kept datagrams, with their ids.
     pub fn spooled(&self, limit: u64) -> Vec<(i64, String)> {
         let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return Vec::new() };
@@ -364,6 +371,11 @@ mod tests {
         let (first, _) = cache.spooled(1)[0].clone();
         cache.unspool(first);
         assert_eq!(cache.spooled(10).len(), 2);
+        assert_eq!(cache.expire_spool(Duration::from_secs(60)), 0);
+        let mut later = cache;
+        later.now += 61;
+        assert_eq!(later.expire_spool(Duration::from_secs(60)), 2);
+        assert_eq!(later.spooled(10).len(), 0);
     }
 
     #[test]

@@ -667,6 +667,11 @@ fn deliver(
     };
     let socket = QueueSocket::new(path);
     let timeout = deadline.remaining().max(MIN_SEND_TIME);
+    let expired = cache.expire_spool(config.spool_max_age);
+    if expired > 0 {
+        let age = config.spool_max_age.as_secs();
+        warn!("{expired} kept datagrams older than {age} s dropped undelivered");
+    }
     let (ids, pending): (Vec<i64>, Vec<String>) =
         cache.spooled(MAX_SPOOLED_PER_RUN).into_iter().unzip();
     let result = socket.send(&pending, timeout);

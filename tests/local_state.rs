@@ -384,7 +384,7 @@ fn writes_kept_during_a_misp_outage_are_sent_once_however_often_they_are_replaye
     assert_eq!(
         flush.stdout,
         "MISP writes: 3 sent, 0 refused and dropped, 0 expired, 0 still kept\n\
-         datagrams: 0 delivered, 0 still kept\n"
+         datagrams: 0 delivered, 0 expired, 0 still kept\n"
     );
     let events = server.events().len();
     let attributes = attribute_count(&server);
@@ -409,7 +409,7 @@ fn writes_kept_during_a_misp_outage_are_sent_once_however_often_they_are_replaye
     assert_eq!(server.sightings().len(), sightings);
 
     let idle = task(&manager, options, &["flush"]);
-    assert_eq!(idle.stdout, "datagrams: 0 delivered, 0 still kept\n");
+    assert_eq!(idle.stdout, "datagrams: 0 delivered, 0 expired, 0 still kept\n");
 }
 
 #[test]
@@ -440,11 +440,42 @@ fn kept_writes_are_bounded_in_number_and_age() {
     assert_eq!(
         flush.stdout,
         "MISP writes: 0 sent, 0 refused and dropped, 2 expired, 0 still kept\n\
-         datagrams: 0 delivered, 0 still kept\n"
+         datagrams: 0 delivered, 0 expired, 0 still kept\n"
     );
     let log = fs::read_to_string(&manager.log).unwrap();
     assert!(
         log.contains("custom-misp WARN: 2 kept MISP writes older than 3600 s dropped unsent\n"),
+        "{log}"
+    );
+}
+
+#[test]
+fn datagrams_kept_past_their_age_are_dropped_and_counted() {
+    let manager = Manager::new();
+    let gone = manager.dir.path().join("no-queue");
+    let mut options = manager.options(json!({"feed": common::feed().display().to_string()}));
+    options["spool_max_age"] = json!(600);
+    let away = manager.write(
+        ".options",
+        &json!(options)
+            .to_string()
+            .replace(&manager.socket.display().to_string(), &gone.display().to_string()),
+    );
+    let alert = manager.write(".alert", &sample("sysmon-22-c2-dns.json"));
+    let at = |when: i64, args: &[&str]| {
+        manager.run_with_env(args, &[("CUSTOM_MISP_TEST_NOW", &when.to_string())])
+    };
+    let argv = [alert.to_str().unwrap(), "", "", "", away.to_str().unwrap(), "5", "0"];
+    let kept = at(1_800_000_000, &argv);
+    assert_eq!(kept.code, 6, "{kept:?}");
+    let here = manager.write(".options", &options.to_string());
+    let flush = at(1_800_000_601, &["flush", "--options", here.to_str().unwrap()]);
+    assert_eq!(flush.code, 0, "{flush:?}");
+    assert_eq!(flush.stdout, "datagrams: 0 delivered, 2 expired, 0 still kept\n");
+    assert!(manager.received().is_empty());
+    let log = fs::read_to_string(&manager.log).unwrap();
+    assert!(
+        log.contains("custom-misp WARN: 2 kept datagrams older than 600 s dropped undelivered\n"),
         "{log}"
     );
 }
