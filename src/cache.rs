@@ -216,13 +216,7 @@ impl Cache {
             );
             kept += u64::from(saved.is_ok());
         }
-        let dropped = db
-            .execute(
-                "DELETE FROM spool WHERE id NOT IN (SELECT id FROM spool ORDER BY id DESC LIMIT ?1)",
-                params![max as i64],
-            )
-            .unwrap_or(0) as u64;
-        (kept, dropped)
+        (kept, keep_newest(&db, "spool", max))
     }
 
     /// Drops the datagrams kept longer than `max_age`; returns how many.
@@ -278,6 +272,15 @@ impl Cache {
         let _ = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
         removed.unwrap_or(0) as u64
     }
+}
+
+/// Drops the oldest rows of a spool `table` (`spool` or `writes`) beyond
+/// the newest `max`; returns how many went.
+pub(crate) fn keep_newest(db: &Connection, table: &str, max: u64) -> u64 {
+    let sql = format!(
+        "DELETE FROM {table} WHERE id NOT IN (SELECT id FROM {table} ORDER BY id DESC LIMIT ?1)"
+    );
+    db.execute(&sql, params![max as i64]).unwrap_or(0) as u64
 }
 
 /// Opens the database and makes sure its tables exist. A missing

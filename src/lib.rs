@@ -4,10 +4,18 @@
 //! The binary `custom-misp` is run by wazuh-integratord once per alert. The
 //! flow of one run is: [`cli`] arguments and the options file become a
 //! [`config::Config`]; the [`alert`] is read; [`extract`] finds its
-//! [`ioc`]s; an [`intel`] source (a MISP server through [`misp`], or an
-//! offline [`feed`]) is asked once; [`message`] turns the answer into
-//! datagrams that [`wazuh`] frames and sends. [`run`] ties the steps
-//! together and [`exit`] maps failures to the documented exit codes.
+//! [`ioc`]s; an [`intel`] source (a MISP server through [`misp`], an
+//! offline [`feed`], or the store's [`index`]) is asked once; [`message`]
+//! turns the answer into datagrams that [`wazuh`] frames and sends;
+//! [`record`] writes the alert into its [`incident`] in MISP, with what
+//! [`enrich`] and [`context`] learnt. [`run`] ties the steps together and
+//! [`exit`] maps failures to the documented exit codes.
+//!
+//! Between runs, the [`cache`] (one SQLite database) remembers answers,
+//! counts floods and keeps what could not be delivered: datagrams, and the
+//! MISP writes of the [`spool`]. The tasks run by hand live in [`analyst`]
+//! (timeline, feedback, tags), [`admin`] (feeds: [`import`], [`sync`];
+//! flush) and [`replay`].
 
 pub mod admin;
 pub mod alert;

@@ -84,13 +84,7 @@ pub fn keep(store: &Cache, writes: &Writes, max: u64) -> (bool, u64) {
     let kept = db
         .execute("INSERT INTO writes (created, body) VALUES (?1, ?2)", params![store.time(), body])
         .is_ok();
-    let dropped = db
-        .execute(
-            "DELETE FROM writes WHERE id NOT IN (SELECT id FROM writes ORDER BY id DESC LIMIT ?1)",
-            params![max as i64],
-        )
-        .unwrap_or(0) as u64;
-    (kept, dropped)
+    (kept, crate::cache::keep_newest(&db, "writes", max))
 }
 
 /// How many writes are kept.
