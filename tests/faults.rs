@@ -11,10 +11,12 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use common::hostile::{Behaviour, Hostile};
 use common::{sample, Manager, Run};
 use misp_test_server::{MispServer, ServerOptions, TlsMode, TEST_API_KEY};
 use serde_json::{json, Value};
+use wazuh_misp::incident::incident_uuid;
 
 /// The budget of every run here, as integratord's `<timeout>`.
 const TIMEOUT: &str = "2";
@@ -210,6 +212,37 @@ fn a_self_signed_certificate_without_ca_file_is_a_tls_error_that_names_the_fix()
 }
 
 /// A MISP test server holding the bundled feed's events.
+#[test]
+fn a_silent_misp_loses_no_write_the_alert_called_for() {
+    let misp = Hostile::start(Behaviour::Silent);
+    let manager = Manager::new();
+    let writes = json!({"misp_url": misp.url(), "api_key": TEST_API_KEY, "flood_control": false});
+    let run = manager.integratord(&brute_force(), writes, TIMEOUT, "0");
+    assert_within_budget("silent MISP, recording on", &run);
+    assert_eq!(run.code, 5, "{run:?}");
+    let summary = run.log_lines().pop().unwrap();
+    assert!(summary.contains(" recorded=kept datagrams=1 misp_writes=kept "), "{summary}");
+
+    // The kept writes go to the MISP the options name once it answers.
+    let server = misp_with_feed();
+    let back = json!({"misp_url": server.url(), "api_key": TEST_API_KEY});
+    let options = manager.write(".flush-options", &manager.options(back).to_string());
+    let flush = manager.run(&["flush", "--options", options.to_str().unwrap()]);
+    assert_eq!(flush.code, 0, "{flush:?}");
+    assert!(flush.stdout.starts_with("MISP writes: 1 sent, 0 refused"), "{}", flush.stdout);
+    let sighted = server
+        .sightings()
+        .iter()
+        .any(|s| s["source"] == json!("Wazuh wazuh-manager agent 004 bastion-02"));
+    assert!(sighted, "the matched intel is sighted: {:?}", server.sightings());
+    let incident = incident_uuid(
+        "wazuh-manager",
+        "004",
+        &Utc.with_ymd_and_hms(2026, 10, 14, 0, 0, 0).unwrap(),
+    );
+    assert!(server.event(&incident).is_some(), "the brute force is recorded in its incident");
+}
+
 fn misp_with_feed() -> MispServer {
     let server = MispServer::start(ServerOptions::default());
     server.load_feed(&common::feed()).unwrap();
