@@ -287,19 +287,30 @@ fn csv_attributes(
     to_ids: bool,
     imported: &mut Imported,
 ) -> Result<Vec<Attribute>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_csv(file, value_column, to_ids, imported).with_context(|| path.display().to_string())
+}
+
+/// The rows of a CSV feed read from `input`, as [`csv_attributes`] takes
+/// them; rows without a usable value are counted in `imported.skipped`.
+pub fn read_csv(
+    input: impl std::io::Read,
+    value_column: usize,
+    to_ids: bool,
+    imported: &mut Imported,
+) -> Result<Vec<Attribute>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .from_reader(input);
     let mut rows = Vec::new();
     let mut columns: Option<Vec<String>> = None;
     let mut line = 0;
     for record in reader.records() {
         line += 1;
-        let record = record.with_context(|| format!("{}: line {line}", path.display()))?;
+        let record = record.with_context(|| format!("line {line}"))?;
         if line == 1 && record.iter().any(|f| f.eq_ignore_ascii_case("value")) {
             columns = Some(record.iter().map(str::to_ascii_lowercase).collect());
             continue;
@@ -347,10 +358,24 @@ fn freetext_attributes(
     imported: &mut Imported,
 ) -> Result<Vec<Attribute>> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_freetext(BufReader::new(file), to_ids, imported)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// The indicators of a freetext feed read from `input`, as
+/// [`freetext_attributes`] finds them; words that are no indicator are
+/// counted in `imported.skipped`.
+pub fn read_freetext(
+    input: impl BufRead,
+    to_ids: bool,
+    imported: &mut Imported,
+) -> Result<Vec<Attribute>> {
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
-    for line in BufReader::new(file).lines() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
+    // Text feeds are not always clean UTF-8: a stray byte spoils a word,
+    // not the feed.
+    for line in input.split(b'\n') {
+        let line = String::from_utf8_lossy(&line?).into_owned();
         let line = line.split_once('#').map_or(line.as_str(), |(text, _comment)| text);
         let refanged = refang(line);
         let words = refanged.split(|c: char| c.is_whitespace() || ",;\"'<>()".contains(c));
