@@ -145,25 +145,7 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
         epoch: crate::timestamp::parse(&alert.timestamp()).map_or(0, |t| t.timestamp()),
         ..Writes::default()
     };
-    let mut modules = None;
-    match answer.look_up(config, &source, &found, &cache, deadline) {
-        Some(attributes) => {
-            let findings = intel::findings(&found.iocs, &attributes);
-            let extras =
-                Extras::gather(config, &source, alert, &found, &findings, &cache, deadline);
-            answer.report(config, &found, &findings, &extras, &cache);
-            if let Some(client) = source.client() {
-                answer.write_back(
-                    config, client, alert, &found, &findings, &extras, &cache, &mut kept, deadline,
-                );
-            }
-            modules = config.enrich.enabled().then(|| extras.module_answers());
-        }
-        None if answer.outage && source.client().is_some() => {
-            answer.keep_for_later(config, alert, &found, &mut kept);
-        }
-        None => {}
-    }
+    let modules = answer.gather(config, &source, alert, &found, &cache, &mut kept, deadline);
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
     deliver(config, &datagrams, &cache, deadline)
@@ -180,22 +162,38 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
         failure: answer.failure.clone(),
     };
     let modules = modules.map_or_else(String::new, |m| format!(" modules={m}"));
+    let held = match answer.suppressed {
+        0 => String::new(),
+        n => format!(" repeats_held={n}"),
+    };
+    log_summary(&head, config, &found, &report, &modules, &(held + &writes), deadline);
+    Ok(report)
+}
+
+/// The one info line of a handled alert: `modules` goes after the match
+/// count, `extra` after the datagram count.
+fn log_summary(
+    head: &str,
+    config: &Config,
+    found: &Found,
+    report: &Report,
+    modules: &str,
+    extra: &str,
+    deadline: &Deadline,
+) {
     // A tag filter that matches no tag makes every lookup come back empty:
     // the line says which filter was in force.
     let tags = &config.filters.tags;
     let filter = if tags.is_empty() { String::new() } else { format!(" tags={}", tags.join(",")) };
-    let held = answer.suppressed;
-    let held = if held == 0 { String::new() } else { format!(" repeats_held={held}") };
     info!(
-        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={}{held}{writes} elapsed_ms={}",
-        ioc_list(&found),
+        "{head} iocs={} requests={}{filter} matches={}{modules} recorded={} datagrams={}{extra} elapsed_ms={}",
+        ioc_list(found),
         report.requests,
         report.matches,
         report.recorded,
         report.datagrams,
         deadline.elapsed().as_millis()
     );
-    Ok(report)
 }
 
 /// The messages of one run as they are gathered, and how the run went.
@@ -227,6 +225,38 @@ impl<'a> Answer<'a> {
             suppressed: 0,
             outage: false,
         }
+    }
+
+    /// Looks the IoCs up, learns what else is known, adds the messages
+    /// and writes back to MISP; what MISP could not take goes into
+    /// `kept`. Returns how many module answers the run had, when
+    /// enrichment is on.
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &mut self,
+        config: &Config,
+        source: &IntelSource,
+        alert: &Alert,
+        found: &Found,
+        cache: &Cache,
+        kept: &mut Writes,
+        deadline: &Deadline,
+    ) -> Option<usize> {
+        let Some(attributes) = self.look_up(config, source, found, cache, deadline) else {
+            if self.outage && source.client().is_some() {
+                self.keep_for_later(config, alert, found, kept);
+            }
+            return None;
+        };
+        let findings = intel::findings(&found.iocs, &attributes);
+        let extras = Extras::gather(config, source, alert, found, &findings, cache, deadline);
+        self.report(config, found, &findings, &extras, cache);
+        if let Some(client) = source.client() {
+            self.write_back(
+                config, client, alert, found, &findings, &extras, cache, kept, deadline,
+            );
+        }
+        config.enrich.enabled().then(|| extras.module_answers())
     }
 
     /// Asks the source. Returns the attributes, or `None` when the lookup
