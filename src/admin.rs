@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use crate::cache::Cache;
-use crate::cli::{Cli, FeedAction, FeedArgs};
+use crate::cli::{Cli, FeedAction, FeedArgs, ImportArgs, SyncArgs};
 use crate::config::{self, Options};
 use crate::exit::{fail, OrFail, Outcome};
 use crate::misp::MispClient;
@@ -28,63 +28,63 @@ pub fn feed(cli: &Cli, args: &FeedArgs) -> Result<Outcome> {
     let options = Options::read(cli)?;
     let store = open_store(&options)?;
     match &args.action {
-        FeedAction::Import(args) => {
-            let spec = import::Spec {
-                location: args.location.clone(),
-                format: args.format,
-                name: args.name.clone(),
-                value_column: args.value_column,
-                info: args.info.clone(),
-                threat_level: args.threat_level,
-                tags: args.tags.clone(),
-                to_ids: !args.not_for_ids,
-            };
-            let done = import::import(&store, &spec)
-                .with_context(|| format!("feed {}", args.location))
-                .or_fail(Outcome::BadConfig)?;
-            println!(
-                "{}: {} events, {} attributes indexed, {} events removed, {} entries skipped",
-                done.source, done.events, done.attributes, done.removed, done.skipped
-            );
-        }
-        FeedAction::Sync(args) => {
-            let client = connect(cli, &options)?;
-            let budget = config::budget(cli, &options)?;
-            let spec = sync::Spec {
-                page_size: args.page_size as usize,
-                full: args.full,
-                first_window: args.days.map(|d| d * 86_400),
-                page_time: budget.max(MIN_PAGE_TIME),
-            };
-            let done = sync::sync(&client, &store, &spec)
-                .with_context(|| format!("feed sync from {}", client.url()))
-                .or_fail(Outcome::MispFailed)?;
-            let since = done.since.map_or("the start".into(), |s| format!("timestamp {s}"));
-            println!(
-                "{}: {} pages from page {} (changes since {since}), {} attributes indexed, {} removed",
-                done.source, done.pages, done.first_page, done.attributes, done.removed
-            );
-        }
+        FeedAction::Import(args) => import_feed(&store, args)?,
+        FeedAction::Sync(args) => sync_misp(cli, &options, &store, args)?,
         FeedAction::List => {
-            for source in index::sources(&store) {
-                println!(
-                    "{}: {} events, {} attributes",
-                    source.source, source.events, source.attributes
-                );
+            for s in index::sources(&store) {
+                println!("{}: {} events, {} attributes", s.source, s.events, s.attributes);
             }
         }
         FeedAction::Remove { name } => {
             let removed = index::remove_source(&store, name).or_fail(Outcome::BadConfig)?;
             if removed == 0 {
-                return Err(fail(
-                    Outcome::BadArguments,
-                    anyhow!("{name}: not in the index (see feed list)"),
-                ));
+                let why = anyhow!("{name}: not in the index (see feed list)");
+                return Err(fail(Outcome::BadArguments, why));
             }
             println!("{name}: {removed} events removed");
         }
     }
     Ok(Outcome::Done)
+}
+
+fn import_feed(store: &Cache, args: &ImportArgs) -> Result<()> {
+    let spec = import::Spec {
+        location: args.location.clone(),
+        format: args.format,
+        name: args.name.clone(),
+        value_column: args.value_column,
+        info: args.info.clone(),
+        threat_level: args.threat_level,
+        tags: args.tags.clone(),
+        to_ids: !args.not_for_ids,
+    };
+    let done = import::import(store, &spec)
+        .with_context(|| format!("feed {}", args.location))
+        .or_fail(Outcome::BadConfig)?;
+    println!(
+        "{}: {} events, {} attributes indexed, {} events removed, {} entries skipped",
+        done.source, done.events, done.attributes, done.removed, done.skipped
+    );
+    Ok(())
+}
+
+fn sync_misp(cli: &Cli, options: &Options, store: &Cache, args: &SyncArgs) -> Result<()> {
+    let client = connect(cli, options)?;
+    let spec = sync::Spec {
+        page_size: args.page_size as usize,
+        full: args.full,
+        first_window: args.days.map(|d| d * 86_400),
+        page_time: config::budget(cli, options)?.max(MIN_PAGE_TIME),
+    };
+    let done = sync::sync(&client, store, &spec)
+        .with_context(|| format!("feed sync from {}", client.url()))
+        .or_fail(Outcome::MispFailed)?;
+    let since = done.since.map_or("the start".into(), |s| format!("timestamp {s}"));
+    println!(
+        "{}: {} pages from page {} (changes since {since}), {} attributes indexed, {} removed",
+        done.source, done.pages, done.first_page, done.attributes, done.removed
+    );
+    Ok(())
 }
 
 /// Runs `flush`: the MISP writes kept while MISP was down, when a MISP
