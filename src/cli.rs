@@ -30,6 +30,11 @@ The analyst's tasks (see custom-misp help <task>):
   custom-misp replay --options misp.options --stdout alerts.json
   custom-misp false-positive --options misp.options 203.0.113.45
 
+Local intel and outages (see custom-misp help feed):
+  custom-misp feed sync --options misp.options
+  custom-misp feed import --options misp.options /srv/feeds/circl-osint
+  custom-misp flush --options misp.options
+
 Exit codes: 0 done, 1 internal error, 2 bad arguments, 3 alert unreadable or invalid,
 4 configuration invalid, 5 MISP failed (an error datagram was sent), 6 Wazuh socket
 missing, 7 Wazuh socket refused, 8 datagram too long, 9 recording in MISP failed
