@@ -170,9 +170,15 @@ impl Writer<'_> {
         Ok(true)
     }
 
-    /// Drops the attribute with `uuid` from the index.
+    /// Drops the attribute with `uuid` of this source from the index; the
+    /// same attribute from another source (a feed a MISP also holds) stays.
     pub fn remove_attribute(&mut self, uuid: &str) -> Result<()> {
-        self.tx.prepare_cached("DELETE FROM indicator WHERE uuid = ?1")?.execute([uuid])?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM indicator WHERE uuid = ?1
+                 AND event IN (SELECT id FROM intel_event WHERE source = ?2)",
+            )?
+            .execute(params![uuid, self.source])?;
         Ok(())
     }
 
@@ -352,6 +358,21 @@ mod tests {
         assert_eq!(search(&store, &iocs, &ids_only).unwrap().len(), 1);
         let tagged = SearchFilters { tags: vec!["tlp:red".into()], ..filters() };
         assert_eq!(search(&store, &iocs, &tagged).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_same_attribute_from_two_sources_is_kept_for_each() {
+        let (_dir, store) = store();
+        let uuid = "5f1d6c02-2c3a-4a0e-9b5e-0a1b2c3d4e5f";
+        for source in ["feed", "https://misp.example"] {
+            write(&store, source, |w| {
+                let id = w.put_event(uuid, &event("C2", "tlp:amber"), false)?;
+                w.put_attribute(id, &attribute("a1", "ip-dst", "203.0.113.9", true))
+            })
+            .unwrap();
+        }
+        let counts: Vec<u64> = sources(&store).iter().map(|s| s.attributes).collect();
+        assert_eq!(counts, vec![1, 1]);
     }
 
     #[test]
