@@ -29,9 +29,13 @@ pub const DATABASE: &str = "custom-misp.db";
 /// How long a run waits for another run's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The layout of the tables below, kept in the database's `user_version`:
+/// raised with every change to them, so that a store of an older layout
+/// gets the new tables and a store of this one is not asked again.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = NORMAL;
     CREATE TABLE IF NOT EXISTS cache (
         key TEXT PRIMARY KEY,
         expires INTEGER NOT NULL,
@@ -291,7 +295,13 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let _ = fs::OpenOptions::new().write(true).create(true).mode(FILE_MODE).open(path);
     let db = Connection::open(path)?;
     db.busy_timeout(BUSY_TIMEOUT)?;
-    db.execute_batch(SCHEMA)?;
+    // Reading the version is also what finds a file that is no database.
+    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != SCHEMA_VERSION {
+        db.execute_batch(SCHEMA)?;
+        db.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    db.execute_batch("PRAGMA synchronous = NORMAL")?;
     Ok(db)
 }
 

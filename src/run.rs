@@ -697,13 +697,18 @@ fn deliver(
     };
     let socket = QueueSocket::new(path);
     let timeout = deadline.remaining().max(MIN_SEND_TIME);
-    let expired = cache.expire_spool(config.spool_max_age);
-    if expired > 0 {
-        let age = config.spool_max_age.as_secs();
-        warn!("{expired} kept datagrams older than {age} s dropped undelivered");
+    let mut kept = cache.spooled(MAX_SPOOLED_PER_RUN);
+    // Only a run that finds kept datagrams pays for the write that expires
+    // the old ones.
+    if !kept.is_empty() {
+        let expired = cache.expire_spool(config.spool_max_age);
+        if expired > 0 {
+            let age = config.spool_max_age.as_secs();
+            warn!("{expired} kept datagrams older than {age} s dropped undelivered");
+            kept = cache.spooled(MAX_SPOOLED_PER_RUN);
+        }
     }
-    let (ids, pending): (Vec<i64>, Vec<String>) =
-        cache.spooled(MAX_SPOOLED_PER_RUN).into_iter().unzip();
+    let (ids, pending): (Vec<i64>, Vec<String>) = kept.into_iter().unzip();
     let result = socket.send(&pending, timeout);
     let delivered = result.as_ref().map_or_else(|u| u.sent, |()| pending.len());
     ids[..delivered].iter().for_each(|id| cache.unspool(*id));
