@@ -26,6 +26,9 @@ pub const CLOCK_VARIABLE: &str = "CUSTOM_MISP_TEST_NOW";
 /// The database file in the state directory.
 pub const DATABASE: &str = "custom-misp.db";
 
+/// The longest flood window the options allow, in seconds.
+const MAX_FLOOD_WINDOW: i64 = 7 * 24 * 3600;
+
 /// How long a run waits for another run's write.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -265,7 +268,8 @@ impl Cache {
         })
     }
 
-    /// Drops expired answers (`everything`: all of them). Returns how many.
+    /// Drops expired answers and flood counts past any window
+    /// (`everything`: all of them). Returns how many answers went.
     pub fn prune(&self, everything: bool) -> u64 {
         let Some(db) = self.db.as_ref().and_then(|db| db.lock().ok()) else { return 0 };
         let removed = if everything {
@@ -273,6 +277,9 @@ impl Cache {
         } else {
             db.execute("DELETE FROM cache WHERE expires <= ?1", params![self.now])
         };
+        // Flood counts older than the longest window can count nothing.
+        let stale = if everything { i64::MAX } else { self.now - MAX_FLOOD_WINDOW };
+        let _ = db.execute("DELETE FROM flood WHERE sent <= ?1", params![stale]);
         let _ = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
         removed.unwrap_or(0) as u64
     }
@@ -371,6 +378,10 @@ mod tests {
         );
         cache.now = 5_600;
         assert_eq!(cache.flood("k", window, 5), (1, true), "a new window starts the count again");
+        cache.now += MAX_FLOOD_WINDOW;
+        cache.prune(false);
+        cache.now = 5_601;
+        assert_eq!(cache.flood("k", window, 5), (1, true), "a pruned count starts again");
     }
 
     #[test]

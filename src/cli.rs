@@ -236,8 +236,9 @@ pub struct SyncArgs {
 /// Arguments of `store`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// `info` (size and counts), `prune` (drop expired answers) or
-    /// `clear` (drop every answer).
+    /// `info` (size and counts), `prune` (drop expired answers and old
+    /// flood counts) or `clear` (drop every answer and flood count; the
+    /// indicator index and what is kept for delivery stay).
     #[arg(value_enum, default_value = "info")]
     pub action: StoreAction,
 }
@@ -247,9 +248,9 @@ pub struct StoreArgs {
 pub enum StoreAction {
     /// Size and counts.
     Info,
-    /// Drop expired answers.
+    /// Drop expired answers and flood counts older than any window.
     Prune,
-    /// Drop every answer.
+    /// Drop every answer and flood count.
     Clear,
 }
 
