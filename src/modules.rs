@@ -154,8 +154,10 @@ fn read_json(response: reqwest::blocking::Response) -> Result<Value, String> {
     serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON: {e}"))
 }
 
-/// A module's answer: its results, or its `error`.
-fn answer_of(reply: Value) -> Answer {
+/// A module's answer to `POST /query`: its `results`, or its `error`
+/// (a "not found" error read as no results). Any JSON value is read; one
+/// with neither member is a failure.
+pub fn answer_of(reply: Value) -> Answer {
     if let Some(error) = reply.get("error") {
         let message = error.as_str().map_or_else(|| error.to_string(), str::to_string);
         // Lookup modules (hashlookup, virustotal) answer "not found" as an

@@ -427,7 +427,9 @@ fn is_html(headers: &HeaderMap, body: &[u8]) -> bool {
 
 /// The error for a non-2xx reply, with MISP's own message (and its
 /// per-field errors, when it sends them) when the body is MISP's JSON.
-fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> MispError {
+/// Any body is read: one that is not MISP's JSON leaves a message naming
+/// what came instead.
+pub fn status_error(status: u16, headers: &HeaderMap, body: &[u8]) -> MispError {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
     let said = parsed.as_ref().map(ErrorBody::describe).filter(|s| !s.is_empty());
     let kind = match status {
