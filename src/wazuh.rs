@@ -31,11 +31,23 @@ pub fn location(agent: &Agent) -> String {
     let ip = agent.ip.as_deref().unwrap_or("any");
     format!(
         "[{}] ({}) {}->{}",
-        escape(&agent.id),
-        escape(&agent.name),
-        escape(ip),
+        escape(capped(&agent.id)),
+        escape(capped(&agent.name)),
+        escape(capped(ip)),
         INTEGRATION_NAME
     )
+}
+
+/// The most characters of an agent's id, name or address put in the
+/// location. Wazuh names agents in at most 128; an alert claiming more
+/// must not push the message out of the datagram.
+const MAX_AGENT_FIELD: usize = 256;
+
+fn capped(text: &str) -> &str {
+    match text.char_indices().nth(MAX_AGENT_FIELD) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 /// Escapes text for the agent part of a location: analysisd splits the
@@ -208,6 +220,16 @@ mod tests {
 
     fn agent(id: &str, name: &str, ip: Option<&str>) -> Agent {
         Agent { id: id.into(), name: name.into(), ip: ip.map(str::to_string) }
+    }
+
+    #[test]
+    fn an_agent_name_longer_than_wazuh_allows_cannot_push_the_message_out() {
+        let name = "n:".repeat(40_000);
+        let datagram =
+            frame(&agent("007", &name, Some("10.0.0.1")), &json!({"misp": {"status": "match"}}));
+        assert!(datagram.len() <= MAX_DATAGRAM, "{} bytes", datagram.len());
+        assert!(datagram.ends_with(r#"->misp:{"misp":{"status":"match"}}"#), "{}", &datagram[..80]);
+        assert_eq!(capped("é".repeat(300).as_str()).chars().count(), MAX_AGENT_FIELD);
     }
 
     #[test]
