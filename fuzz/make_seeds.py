@@ -230,6 +230,17 @@ def feed_seeds():
         write("feed", f"{uuid[:8]}.feed", feed_input(values, files))
         del files["hashes.csv"]
         write("feed", f"{uuid[:8]}-no-hashes.feed", feed_input(values[:1], files))
+        # The same values as a CSV feed (with MISP's export header) and as
+        # defanged free text.
+        rows = ["uuid,category,type,value,comment,to_ids"] + [
+            f'{a["uuid"]},{a["category"]},{a["type"]},"{a["value"]}",,1'
+            for a in event["Event"]["Attribute"]
+        ]
+        write("feed", f"{uuid[:8]}-csv.feed", feed_input(values, {"feed.csv": "\n".join(rows)}))
+        bare = "\n".join(values)
+        write("feed", f"{uuid[:8]}-csv-values.feed", feed_input(values, {"feed.csv": bare}))
+        text = " and ".join(v.replace(".", "[.]").replace("http", "hxxp") for v in values)
+        write("feed", f"{uuid[:8]}-text.feed", feed_input(values, {"feed.txt": f"Seen: {text}. # report"}))
 
 
 def feed_input(values, files):

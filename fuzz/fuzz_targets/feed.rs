@@ -24,7 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use wazuh_misp::cache::Cache;
 use wazuh_misp::feed::Feed;
+use wazuh_misp::import::{self, Format, Spec};
+use wazuh_misp::index;
 use wazuh_misp::intel::attribute_matches;
 use wazuh_misp::ioc::{normalise, Acceptance, Ioc, IocType};
 use wazuh_misp::misp::SearchFilters;
@@ -32,8 +35,10 @@ use wazuh_misp::misp::SearchFilters;
 /// How a section names the file it holds.
 const FILE_MARK: &[u8] = b"\n--- ";
 
-/// The feed formats, each reading the folder for the IoCs.
-const FORMATS: &[fn(&Path, &[Ioc])] = &[misp_format];
+/// The feed formats, each reading the folder for the IoCs: the folder read
+/// in place, and the folder, `feed.csv` and `feed.txt` imported into the
+/// indicator index of a scratch store.
+const FORMATS: &[fn(&Path, &[Ioc])] = &[misp_format, imported_misp, imported_csv, imported_text];
 
 fuzz_target!(|input: &[u8]| {
     let mut sections = split(input, FILE_MARK);
@@ -66,6 +71,54 @@ fn misp_format(dir: &Path, iocs: &[Ioc]) {
             }
         }
     }
+}
+
+fn imported_misp(dir: &Path, iocs: &[Ioc]) {
+    imported(iocs, dir.to_path_buf(), Format::Misp);
+}
+
+fn imported_csv(dir: &Path, iocs: &[Ioc]) {
+    imported(iocs, dir.join("feed.csv"), Format::Csv);
+}
+
+fn imported_text(dir: &Path, iocs: &[Ioc]) {
+    imported(iocs, dir.join("feed.txt"), Format::Freetext);
+}
+
+/// A feed imported into a scratch store: the import may refuse the feed,
+/// but a lookup in what it kept may not fail, and may only answer
+/// attributes that match a looked-up IoC, under keys that are stable.
+fn imported(iocs: &[Ioc], location: PathBuf, format: Format) {
+    if !location.exists() {
+        return;
+    }
+    let store_dir =
+        std::env::temp_dir().join(format!("wazuh-misp-fuzz-store-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&store_dir);
+    let (store, _) = Cache::open(&store_dir);
+    let spec = Spec {
+        location: location.display().to_string(),
+        format: Some(format),
+        name: Some("fuzz".into()),
+        value_column: 1,
+        info: None,
+        threat_level: 3,
+        tags: Vec::new(),
+        to_ids: true,
+    };
+    if import::import(&store, &spec).is_ok() {
+        let any = SearchFilters { to_ids: None, ..SearchFilters::default() };
+        let found = index::search(&store, iocs, &any).expect("a lookup in an imported feed");
+        for attribute in &found {
+            assert!(iocs.iter().any(|ioc| attribute_matches(ioc, attribute)), "{attribute:?}");
+            let value = attribute.value.as_deref().unwrap_or_default();
+            for part in value.split('|') {
+                assert_eq!(index::key(&index::key(part)), index::key(part), "{part:?}");
+            }
+        }
+    }
+    drop(store);
+    let _ = fs::remove_dir_all(&store_dir);
 }
 
 /// The IoCs of every type that each line of `values` normalises as.
