@@ -9,7 +9,7 @@
 //! and joined to the attributes a lookup finds. Each event belongs to a
 //! source: a feed's name, or the URL of the mirrored MISP server.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{anyhow, Context, Result};
 use rusqlite::{params, params_from_iter, Connection, Transaction};
@@ -53,20 +53,23 @@ pub fn search(store: &Cache, iocs: &[Ioc], filters: &SearchFilters) -> Result<Ve
     let keys: Vec<String> = iocs.iter().map(|i| key(&i.value)).collect();
     let marks = vec!["?"; keys.len()].join(",");
     let sql = format!(
-        "SELECT i.body, e.body FROM indicator i JOIN intel_event e ON e.id = i.event
+        "SELECT i.body, e.id, e.body FROM indicator i JOIN intel_event e ON e.id = i.event
          WHERE i.key IN ({marks}) ORDER BY i.rowid"
     );
     let mut statement = db.prepare_cached(&sql).context("reading the indicator index")?;
     let rows = statement
         .query_map(params_from_iter(keys.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
         })
         .context("reading the indicator index")?;
     let mut found = Vec::new();
     let mut seen = HashSet::new();
+    // The IoCs of one alert often hit one event: it is read once.
+    let mut events: HashMap<i64, Option<Event>> = HashMap::new();
     for row in rows {
-        let (attribute, event) = row.context("reading the indicator index")?;
-        let Some(attribute) = joined(&attribute, &event) else { continue };
+        let (attribute, event_id, event) = row.context("reading the indicator index")?;
+        let event = events.entry(event_id).or_insert_with(|| serde_json::from_str(&event).ok());
+        let Some(attribute) = joined(&attribute, event.as_ref()) else { continue };
         let wanted = iocs.iter().any(|ioc| intel::attribute_matches(ioc, &attribute))
             && passes(&attribute, filters);
         if wanted && seen.insert(attribute.uuid.clone()) {
@@ -79,10 +82,10 @@ pub fn search(store: &Cache, iocs: &[Ioc], filters: &SearchFilters) -> Result<Ve
     Ok(found)
 }
 
-/// An attribute row with its event row.
-fn joined(attribute: &str, event: &str) -> Option<Attribute> {
+/// An attribute row with its event.
+fn joined(attribute: &str, event: Option<&Event>) -> Option<Attribute> {
     let mut attribute: Attribute = serde_json::from_str(attribute).ok()?;
-    let event: Event = serde_json::from_str(event).ok()?;
+    let event = event?.clone();
     attribute.tags.extend(event.tags.iter().cloned());
     attribute.event_id = attribute.event_id.or_else(|| event.id.clone());
     attribute.event = Some(event);
