@@ -11,8 +11,8 @@ use crate::cli::{Cli, FeedAction, FeedArgs, ImportArgs, SyncArgs};
 use crate::config::{self, Options};
 use crate::exit::{fail, OrFail, Outcome};
 use crate::misp::MispClient;
-use crate::wazuh::{QueueSocket, SocketError};
-use crate::{import, index, spool, sync};
+use crate::wazuh::QueueSocket;
+use crate::{import, index, run, spool, sync};
 
 /// The least time one page of a sync may take, whatever the run's budget.
 const MIN_PAGE_TIME: Duration = Duration::from_secs(60);
@@ -107,28 +107,15 @@ pub fn flush(cli: &Cli) -> Result<Outcome> {
             outcome = Outcome::MispFailed;
         }
     }
-    let expired = store.expire_spool(max_age);
-    if expired > 0 {
-        log::warn!(
-            "{expired} kept datagrams older than {} s dropped undelivered",
-            max_age.as_secs()
-        );
-    }
     let socket = QueueSocket::new(&config::socket_path(cli, &options)?);
-    let (ids, datagrams): (Vec<i64>, Vec<String>) =
-        store.spooled(FLUSH_DATAGRAMS).into_iter().unzip();
-    let result = socket.send(&datagrams, Duration::from_secs(10));
-    let delivered = result.as_ref().map_or_else(|u| u.sent, |()| datagrams.len());
-    ids[..delivered].iter().for_each(|id| store.unspool(*id));
-    let left = datagrams.len() - delivered;
-    println!("datagrams: {delivered} delivered, {expired} expired, {left} still kept");
-    if let Err(undelivered) = result {
-        let code = match undelivered.error {
-            SocketError::Missing(..) => Outcome::SocketMissing,
-            SocketError::TooLong(_) => Outcome::DatagramTooLong,
-            _ => Outcome::SocketRefused,
-        };
-        return Err(fail(code, anyhow!("{}", undelivered.error)));
+    let (done, failure) =
+        run::deliver_kept(&store, &socket, FLUSH_DATAGRAMS, max_age, Duration::from_secs(10));
+    println!(
+        "datagrams: {} delivered, {} expired, {} still kept",
+        done.delivered, done.expired, done.left
+    );
+    if let Some(err) = failure {
+        return Err(fail(run::socket_outcome(&err), anyhow!("{err}")));
     }
     if outcome == Outcome::MispFailed {
         return Err(fail(outcome, anyhow!("MISP writes are still kept: MISP is not reachable")));

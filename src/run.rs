@@ -90,7 +90,7 @@ pub struct Report {
     /// Datagrams delivered.
     pub datagrams: usize,
     /// What recording did: `off`, `skipped`, `created`, `added`,
-    /// `repeat` or `failed`.
+    /// `repeat`, `kept` (for a later run, MISP being down) or `failed`.
     pub recorded: String,
     /// True when the alert was skipped (a result of an integration) or had
     /// no IoCs.
@@ -148,9 +148,11 @@ pub fn handle(config: &Config, alert: &Alert, deadline: &Deadline) -> Result<Rep
     let modules = answer.gather(config, &source, alert, &found, &cache, &mut kept, deadline);
     let datagrams: Vec<String> =
         answer.messages.iter().map(|m| wazuh::frame(&summary.agent, m)).collect();
-    deliver(config, &datagrams, &cache, deadline)
-        .with_context(|| format!("{head} answer not delivered"))?;
+    let delivered = deliver(config, &datagrams, &cache, deadline);
+    // What MISP could not take is kept even when Wazuh could not take the
+    // answer either.
     let writes = settle_writes(config, &source, &cache, &answer, &kept, deadline);
+    delivered.with_context(|| format!("{head} answer not delivered"))?;
     let report = Report {
         iocs: found.iocs.len(),
         requests: source.requests(),
@@ -430,20 +432,19 @@ impl<'a> Answer<'a> {
     /// without a match, written at once or only if the IoCs match).
     fn keep_for_later(&mut self, config: &Config, alert: &Alert, found: &Found, kept: &mut Writes) {
         let settings = &config.record;
-        kept.record = settings.admits(alert, found, false);
-        kept.record_if_match = !kept.record && settings.admits(alert, found, true);
-        kept.sight_matches = settings.sightings;
-        if kept.record || kept.record_if_match {
+        let record = settings.admits(alert, found, false);
+        let record_if_match = !record && settings.admits(alert, found, true);
+        if record || record_if_match {
             kept.plan = self.plan(settings, alert, found, false, &[]);
         }
-        if kept.plan.is_none() {
-            kept.record = false;
-            kept.record_if_match = false;
-        }
+        let planned = kept.plan.is_some();
+        kept.record = record && planned;
+        kept.record_if_match = record_if_match && planned;
+        kept.sight_matches = settings.sightings;
         if kept.sight_matches || kept.record_if_match {
             kept.lookup = found.iocs.clone();
         }
-        if kept.plan.is_some() {
+        if planned {
             self.recorded = "kept".to_string();
         }
     }
@@ -579,16 +580,13 @@ fn sighting_source(alert: &Alert) -> String {
     format!("Wazuh {} agent {} {}", alert.manager(), agent.id, agent.name).trim().to_string()
 }
 
-/// The state directory's cache, when something this run does can use it:
-/// a lookup from MISP, the events' context, enrichment.
+/// The state directory's store, when something this run does can use it:
+/// with MISP or the index, always (answers, floods, the index, kept
+/// writes); with a feed folder, for enrichment and the socket spool.
 fn open_cache(config: &Config) -> Cache {
-    let remembers = !config.remember.matched.is_zero() || !config.remember.unmatched.is_zero();
-    let misp = matches!(config.source, SourceSettings::Misp(_));
-    let wanted = remembers || config.event_context || config.flood.enabled;
     let socket = matches!(config.output, Output::Socket(_));
-    let index =
-        config.lookup != LookupMode::Live && !matches!(config.source, SourceSettings::Feed(_));
-    if !(misp && wanted || config.enrich.enabled() || socket || index) {
+    let feed = matches!(config.source, SourceSettings::Feed(_));
+    if feed && !(config.enrich.enabled() || socket) {
         return Cache::disabled();
     }
     let (cache, warning) = Cache::open(&config.state_dir);
@@ -697,28 +695,56 @@ fn deliver(
     };
     let socket = QueueSocket::new(path);
     let timeout = deadline.remaining().max(MIN_SEND_TIME);
-    let mut kept = cache.spooled(MAX_SPOOLED_PER_RUN);
+    let (earlier, failure) =
+        deliver_kept(cache, &socket, MAX_SPOOLED_PER_RUN, config.spool_max_age, timeout);
+    if earlier.delivered > 0 {
+        info!("{} kept datagrams delivered", earlier.delivered);
+    }
+    if let Some(err) = failure {
+        return Err(keep(config, cache, datagrams, err));
+    }
+    socket.send(datagrams, timeout).map_err(|u| keep(config, cache, &datagrams[u.sent..], u.error))
+}
+
+/// What sending the datagrams kept by earlier runs did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptDelivery {
+    /// Datagrams delivered.
+    pub delivered: usize,
+    /// Datagrams past `spool_max_age`, dropped undelivered.
+    pub expired: u64,
+    /// Datagrams still kept.
+    pub left: usize,
+}
+
+/// Sends the datagrams earlier runs kept, oldest first, at most `limit`,
+/// after dropping (and logging) those older than `max_age`. On a socket
+/// failure the rest stay kept and the failure is returned.
+pub fn deliver_kept(
+    cache: &Cache,
+    socket: &QueueSocket,
+    limit: u64,
+    max_age: std::time::Duration,
+    timeout: std::time::Duration,
+) -> (KeptDelivery, Option<SocketError>) {
+    let mut kept = cache.spooled(limit);
+    let mut expired = 0;
     // Only a run that finds kept datagrams pays for the write that expires
     // the old ones.
     if !kept.is_empty() {
-        let expired = cache.expire_spool(config.spool_max_age);
+        expired = cache.expire_spool(max_age);
         if expired > 0 {
-            let age = config.spool_max_age.as_secs();
+            let age = max_age.as_secs();
             warn!("{expired} kept datagrams older than {age} s dropped undelivered");
-            kept = cache.spooled(MAX_SPOOLED_PER_RUN);
+            kept = cache.spooled(limit);
         }
     }
     let (ids, pending): (Vec<i64>, Vec<String>) = kept.into_iter().unzip();
     let result = socket.send(&pending, timeout);
     let delivered = result.as_ref().map_or_else(|u| u.sent, |()| pending.len());
     ids[..delivered].iter().for_each(|id| cache.unspool(*id));
-    if delivered > 0 {
-        info!("{delivered} kept datagrams delivered");
-    }
-    if let Err(undelivered) = result {
-        return Err(keep(config, cache, datagrams, undelivered.error));
-    }
-    socket.send(datagrams, timeout).map_err(|u| keep(config, cache, &datagrams[u.sent..], u.error))
+    let done = KeptDelivery { delivered, expired, left: pending.len() - delivered };
+    (done, result.err().map(|u| u.error))
 }
 
 /// Keeps `undelivered` for the next run when the socket may come back,
@@ -734,13 +760,18 @@ fn keep(config: &Config, cache: &Cache, undelivered: &[String], err: SocketError
     socket_failure(err, kept)
 }
 
-/// A socket error tagged with its exit code, naming the datagrams kept.
-fn socket_failure(err: SocketError, kept: u64) -> anyhow::Error {
-    let outcome = match err {
+/// The exit code of a socket failure.
+pub fn socket_outcome(err: &SocketError) -> Outcome {
+    match err {
         SocketError::Missing(..) => Outcome::SocketMissing,
         SocketError::Refused(_) | SocketError::Full(_) => Outcome::SocketRefused,
         SocketError::TooLong(_) => Outcome::DatagramTooLong,
-    };
+    }
+}
+
+/// A socket error tagged with its exit code, naming the datagrams kept.
+fn socket_failure(err: SocketError, kept: u64) -> anyhow::Error {
+    let outcome = socket_outcome(&err);
     match kept {
         0 => fail(outcome, err),
         1 => fail(outcome, anyhow::anyhow!("{err}; 1 datagram kept for the next run")),

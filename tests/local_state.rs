@@ -479,3 +479,22 @@ fn datagrams_kept_past_their_age_are_dropped_and_counted() {
         "{log}"
     );
 }
+
+#[test]
+fn writes_kept_for_misp_are_kept_when_the_socket_is_gone_too() {
+    let first = misp();
+    let url = first.url();
+    drop(first);
+    let manager = Manager::new();
+    let gone = manager.dir.path().join("no-queue");
+    let mut options = live(&url);
+    options["socket"] = json!(gone.display().to_string());
+    let run = manager.integratord(&sample("sshd-5712-bruteforce.json"), options, "2", "0");
+    assert_eq!(run.code, 6, "{run:?}");
+    let info = task(&manager, json!({}), &["store"]);
+    assert!(
+        info.stdout.contains(", 1 datagrams kept for delivery, 1 MISP writes kept\n"),
+        "{}",
+        info.stdout
+    );
+}
