@@ -245,7 +245,7 @@ fn import_flat(
     rows: Vec<Attribute>,
     imported: &mut Imported,
 ) -> Result<()> {
-    let uuid = child_uuid("", &format!("feed|{}", imported.source));
+    let uuid = feed_event_uuid(&imported.source);
     let event = json!({
         "uuid": uuid,
         "info": spec.info.clone().unwrap_or_else(|| format!("Feed {}", imported.source)),
@@ -256,21 +256,13 @@ fn import_flat(
         "Orgc": {"name": imported.source},
         "Tag": spec.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
     });
-    let mut first = true;
+    // The feed's event replaces what an earlier import kept, then takes
+    // the rows a batch at a time.
+    let id = index::write(store, &imported.source, |w| w.put_event(&uuid, &event, true))?;
     for chunk in rows.chunks(BATCH) {
-        let indexed = index::write(store, &imported.source, |w| {
-            let id = w.put_event(&uuid, &event, first)?;
-            let mut indexed = 0;
-            for attribute in chunk {
-                indexed += u64::from(w.put_attribute(id, attribute)?);
-            }
-            Ok(indexed)
+        imported.attributes += index::write(store, &imported.source, |w| {
+            chunk.iter().try_fold(0, |n, a| Ok(n + u64::from(w.put_attribute(id, a)?)))
         })?;
-        first = false;
-        imported.attributes += indexed;
-    }
-    if first {
-        index::write(store, &imported.source, |w| w.put_event(&uuid, &event, true))?;
     }
     imported.events = 1;
     let keep: HashSet<String> = [uuid].into();
@@ -422,12 +414,17 @@ pub fn recognise(raw: &str) -> Option<(&'static str, String)> {
     domain.contains('.').then_some(("domain", domain))
 }
 
+/// The uuid of the one event of a CSV or freetext feed, derived from its
+/// name.
+fn feed_event_uuid(source: &str) -> String {
+    child_uuid("", &format!("feed|{source}"))
+}
+
 /// An attribute of a CSV or freetext feed, with a uuid derived from the
 /// feed and the value, so that importing the feed again changes nothing.
 fn flat_attribute(source: &str, kind: &str, value: &str, to_ids: bool) -> Attribute {
-    let event_uuid = child_uuid("", &format!("feed|{source}"));
     Attribute {
-        uuid: Some(child_uuid(&event_uuid, &format!("{kind}|{value}"))),
+        uuid: Some(child_uuid(&feed_event_uuid(source), &format!("{kind}|{value}"))),
         kind: Some(kind.to_string()),
         value: Some(value.to_string()),
         to_ids: Some(to_ids),
