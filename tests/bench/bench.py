@@ -7,7 +7,7 @@ the redirect string), against the MISP test server over HTTP or HTTPS and a
 real Unix datagram socket. Wall time is measured around each process from
 spawn to exit; peak RSS comes from the kernel's rusage of the child.
 
-Usage: tests/bench/bench.py [--runs N] [--json FILE]
+Usage: [CUSTOM_MISP_BINARY=PATH] tests/bench/bench.py [--runs N] [--json FILE]
 (builds the release binaries first: cargo build --release --workspace)
 """
 
@@ -25,7 +25,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, "target", "release", "custom-misp")
+# CUSTOM_MISP_BINARY measures another build, say one of other release settings.
+BINARY = os.environ.get("CUSTOM_MISP_BINARY") or os.path.join(ROOT, "target", "release", "custom-misp")
 SERVER = os.path.join(ROOT, "target", "release", "misp-test-server")
 FEED = os.path.join(ROOT, "integration", "feed")
 LAB_FEED = os.path.join(ROOT, "learning", "lab", "intel-feed")
