@@ -177,7 +177,13 @@ def replay_case(options, workdir, alerts=1000):
             alert["agent"]["id"] = f"{100 + i // len(lines):03d}"
             alert["id"] = f"{alert['id'].split('.')[0]}.{i}"
             f.write(json.dumps(alert) + "\n")
-    options_path = os.path.join(workdir, "replay.options")
+    return replay_file("replay-1000-record", path, options, workdir, alerts)
+
+
+def replay_file(name, path, options, workdir, alerts):
+    """Runs `custom-misp replay` on the `alerts` alerts of `path` with
+    `options`; returns the figures of its summary line."""
+    options_path = os.path.join(workdir, f"{name}.options")
     with open(options_path, "w") as f:
         json.dump(options, f)
     start = time.perf_counter()
@@ -187,10 +193,11 @@ def replay_case(options, workdir, alerts=1000):
     summary = done.stderr.strip().splitlines()[-1]
     requests = int(summary.split("; ")[1].split()[0])
     return {
-        "case": "replay-1000-record",
+        "case": name,
         "alerts": alerts,
         "seconds": round(seconds, 2),
         "alerts_per_second": round(alerts / seconds, 1),
+        "misp_requests": requests,
         "misp_requests_per_alert": round(requests / alerts, 2),
         "summary": summary,
     }

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import (ALERTS, BINARY, FEED, KEY, SERVER, Listener,  # noqa: E402
-                   run_case, start_server)
+                   replay_file, run_case, start_server)
 
 BRUTE_FORCE_IP = "198.51.100.23"
 
@@ -107,18 +107,7 @@ def burst(path, alerts):
 def replay_burst(name, options, workdir, alerts):
     path = os.path.join(workdir, "burst.json")
     burst(path, alerts)
-    options_path = os.path.join(workdir, f"{name}.options")
-    with open(options_path, "w") as f:
-        json.dump(options, f)
-    start = time.perf_counter()
-    done = subprocess.run([BINARY, "replay", "--quiet", "--options", options_path, path],
-                          capture_output=True, text=True, check=True)
-    seconds = time.perf_counter() - start
-    summary = done.stderr.strip().splitlines()[-1]
-    requests = int(summary.split("; ")[1].split()[0])
-    return {"case": name, "alerts": alerts, "seconds": round(seconds, 2),
-            "alerts_per_second": round(alerts / seconds, 1), "misp_requests": requests,
-            "summary": summary}
+    return replay_file(name, path, options, workdir, alerts)
 
 
 def main():
