@@ -488,8 +488,12 @@ impl Extras {
         let wants_context = config.event_context && !findings.is_empty();
         match (source, wants_context) {
             (IntelSource::Misp(client), true) => {
-                let mut events: Vec<String> = findings.iter().filter_map(event_of).collect();
-                events.dedup();
+                let mut seen = std::collections::HashSet::new();
+                let events: Vec<String> = findings
+                    .iter()
+                    .filter_map(event_of)
+                    .filter(|e| seen.insert(e.clone()))
+                    .collect();
                 let url = client.url();
                 extras.context =
                     context::of_events(client, url, &events, cache, config.enrich.ttl, deadline);
@@ -547,11 +551,12 @@ impl Extras {
 /// The context of the matched events that the indicator index keeps, by
 /// the same event key as MISP's.
 fn indexed_context(findings: &[Finding], cache: &Cache) -> BTreeMap<String, serde_json::Value> {
-    let mut wanted: Vec<(String, String)> = findings
+    let mut seen = std::collections::HashSet::new();
+    let wanted: Vec<(String, String)> = findings
         .iter()
         .filter_map(|f| Some((event_of(f)?, f.best.event.as_ref()?.uuid.clone()?)))
+        .filter(|pair| seen.insert(pair.clone()))
         .collect();
-    wanted.dedup();
     let uuids: Vec<String> =
         wanted.iter().map(|(_, uuid)| uuid.clone()).take(context::MAX_EVENTS).collect();
     let events = index::events(cache, &uuids);
