@@ -258,7 +258,7 @@ pub fn store(cli: &Cli, args: &StoreArgs) -> Result<Outcome> {
         stats.live,
         stats.expired,
         stats.spooled,
-        crate::spool::pending(&cache)
+        stats.writes
     );
     for source in crate::index::sources(&cache) {
         println!(

@@ -106,6 +106,8 @@ pub struct Stats {
     pub expired: u64,
     /// Datagrams kept for delivery.
     pub spooled: u64,
+    /// MISP writes kept for a later run.
+    pub writes: u64,
 }
 
 impl Cache {
@@ -263,7 +265,8 @@ impl Cache {
             bytes: size(&path) + size(&path.with_extension("db-wal")),
             live: count("SELECT count(*) FROM cache WHERE expires > ?1"),
             expired: count("SELECT count(*) FROM cache WHERE expires <= ?1"),
-            spooled: count("SELECT count(*) FROM spool WHERE ?1 = ?1"),
+            spooled: rows(&db, "spool"),
+            writes: rows(&db, "writes"),
             path,
         })
     }
@@ -283,6 +286,12 @@ impl Cache {
         let _ = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
         removed.unwrap_or(0) as u64
     }
+}
+
+/// How many rows a spool `table` (`spool` or `writes`) holds.
+pub(crate) fn rows(db: &Connection, table: &str) -> u64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    db.query_row(&sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
 }
 
 /// Drops the oldest rows of a spool `table` (`spool` or `writes`) beyond

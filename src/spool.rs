@@ -89,8 +89,7 @@ pub fn keep(store: &Cache, writes: &Writes, max: u64) -> (bool, u64) {
 
 /// How many writes are kept.
 pub fn pending(store: &Cache) -> u64 {
-    let Some(db) = store.db() else { return 0 };
-    db.query_row("SELECT count(*) FROM writes", [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
+    store.db().map_or(0, |db| crate::cache::rows(&db, "writes"))
 }
 
 /// What sending kept writes did.
